@@ -1,0 +1,124 @@
+"""The ledger, statement periods, payout runs and statements (SPEC §6).
+
+The ledger is append-only: corrections are new entries. Periods, runs and
+statements are shells the payouts issue fills in.
+"""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from cascades.models import Engagement, Reward
+from portal.models import Partner
+from portal.money import CurrencyField, MoneyField
+
+
+class LedgerEntryKind(models.TextChoices):
+    STANDARD_COMMISSION = "standard_commission", "Standard commission"
+    CASCADE_REWARD = "cascade_reward", "Cascade reward"
+    CLAWBACK = "clawback", "Clawback"
+    ADJUSTMENT = "adjustment", "Adjustment"
+    PAYOUT = "payout", "Payout"
+
+
+class LedgerEntry(models.Model):
+    """A money movement for a partner; append-only."""
+
+    Kind = LedgerEntryKind
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="ledger_entries")
+    engagement = models.ForeignKey(
+        Engagement, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    reward = models.ForeignKey(
+        Reward, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    amount = MoneyField(help_text="Positive: owed to the partner; negative: owed back.")
+    currency = CurrencyField()
+    effective_date = models.DateField()
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        "portal.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-effective_date", "-id"]
+        verbose_name_plural = "ledger entries"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=LedgerEntryKind.values), name="ledger_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="adjustment") | ~Q(reason=""),
+                name="ledger_adjustment_has_reason",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["partner", "currency", "effective_date"], name="ledger_by_partner")
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.amount} {self.currency}"
+
+
+class StatementPeriod(models.Model):
+    """A calendar month, identified by its first day."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    month = models.DateField(unique=True, help_text="The first day of the month.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+
+    class Meta:
+        ordering = ["-month"]
+        constraints = [
+            models.CheckConstraint(condition=Q(month__day=1), name="period_starts_on_first"),
+        ]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m}"
+
+
+class PayoutRun(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        APPROVED = "approved", "Approved"
+        PAID = "paid", "Paid"
+
+    period = models.OneToOneField(StatementPeriod, on_delete=models.PROTECT, related_name="run")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        "portal.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-period__month"]
+
+    def __str__(self):
+        return f"Payout run {self.period}"
+
+
+class Statement(models.Model):
+    """One partner's earnings statement for a period, in one currency."""
+
+    run = models.ForeignKey(PayoutRun, on_delete=models.PROTECT, related_name="statements")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="statements")
+    currency = CurrencyField()
+    payable = MoneyField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["run", "partner"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "partner", "currency"], name="statement_one_per_partner_currency"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.partner} {self.run.period} {self.currency}"

@@ -1,0 +1,42 @@
+import datetime
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from portal.demo import DEMO_PASSWORD, seed_demo
+
+
+def iso_date(value):
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"--as-of must be a date YYYY-MM-DD, not {value!r}") from None
+
+
+class Command(BaseCommand):
+    help = "Create or refresh the demo data (idempotent), spread over 30 months before --as-of."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--as-of",
+            type=iso_date,
+            default=None,
+            help="The demo's today, YYYY-MM-DD (default: today).",
+        )
+
+    def handle(self, *args, as_of=None, **options):
+        summary = seed_demo(as_of=as_of or timezone.localdate())
+        out = self.stdout
+        out.write(
+            self.style.SUCCESS(
+                f"Demo data as of {summary.as_of:%Y-%m-%d}: {len(summary.partners)} partners, "
+                f"{summary.customers} customers, {summary.engagements} engagements."
+            )
+        )
+        out.write(f"\nAll demo accounts use the password: {DEMO_PASSWORD}\n")
+        out.write("Partner logins (http://127.0.0.1:8000/):")
+        for email, partner_name, role in summary.partner_logins:
+            out.write(f"  {email:<32} {role:<7} {partner_name}")
+        out.write("Staff logins (http://127.0.0.1:8000/admin/):")
+        for email, role in summary.staff_logins:
+            out.write(f"  {email:<32} {role}")
