@@ -30,8 +30,9 @@ def test_dashboard_lists_only_the_partners_own_engagements(client, partner_user)
 
 
 def test_dashboard_shows_the_tier_in_force_today(client, partner_user):
-    TierChangeFactory(partner=partner_user.partner, tier=Tier.GOLD,
-                      effective=datetime.date(2021, 6, 1))
+    TierChangeFactory(
+        partner=partner_user.partner, tier=Tier.GOLD, effective=datetime.date(2021, 6, 1)
+    )
     client.force_login(partner_user)
     response = client.get("/")
     assert response.context["tier"] == Tier.GOLD
@@ -76,8 +77,9 @@ def test_dashboard_queries_do_not_grow_with_the_engagements(
 
 
 def test_engagement_page_shows_the_partners_own_engagement(client, partner_user):
-    engagement = EngagementFactory(partner=partner_user.partner, external_id="eng-acme",
-                                   customer__name="Acme Robotics")
+    engagement = EngagementFactory(
+        partner=partner_user.partner, external_id="eng-acme", customer__name="Acme Robotics"
+    )
     client.force_login(partner_user)
     response = client.get("/engagements/eng-acme/")
     assert response.status_code == 200

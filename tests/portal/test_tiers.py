@@ -48,20 +48,32 @@ def test_tier_in_force_for_many_partners_is_one_query(silver_then_gold, django_a
 
 def test_engagement_takes_the_tier_in_force_on_its_signing_date(silver_then_gold):
     before = engagement_create(
-        external_id="e-before", partner=silver_then_gold, customer=CustomerFactory(),
-        signed_at=datetime.date(2026, 6, 30), currency="USD", year1_acv=Decimal("1000"),
+        external_id="e-before",
+        partner=silver_then_gold,
+        customer=CustomerFactory(),
+        signed_at=datetime.date(2026, 6, 30),
+        currency="USD",
+        year1_acv=Decimal("1000"),
     )
     on = engagement_create(
-        external_id="e-on", partner=silver_then_gold, customer=CustomerFactory(),
-        signed_at=datetime.date(2026, 7, 1), currency="USD", year1_acv=Decimal("1000"),
+        external_id="e-on",
+        partner=silver_then_gold,
+        customer=CustomerFactory(),
+        signed_at=datetime.date(2026, 7, 1),
+        currency="USD",
+        year1_acv=Decimal("1000"),
     )
     assert (before.tier, on.tier) == (Tier.SILVER, Tier.GOLD)
 
 
 def test_a_later_tier_change_leaves_earlier_engagements_alone(silver_then_gold):
     engagement = engagement_create(
-        external_id="e-1", partner=silver_then_gold, customer=CustomerFactory(),
-        signed_at=datetime.date(2026, 8, 1), currency="USD", year1_acv=Decimal("1000"),
+        external_id="e-1",
+        partner=silver_then_gold,
+        customer=CustomerFactory(),
+        signed_at=datetime.date(2026, 8, 1),
+        currency="USD",
+        year1_acv=Decimal("1000"),
     )
     partner_tier_change(
         partner=silver_then_gold, tier=Tier.PLATINUM, effective=datetime.date(2026, 9, 1)
@@ -81,7 +93,9 @@ def test_two_tier_changes_on_the_same_day_are_refused(silver_then_gold):
 
 def test_partner_create_starts_its_tier_history():
     partner = partner_create(
-        external_id="p-new", name="New Partner", tier="gold",
+        external_id="p-new",
+        name="New Partner",
+        tier="gold",
         tier_effective=datetime.date(2026, 2, 1),
     )
     assert partner.status == Partner.Status.ACTIVE
@@ -93,7 +107,9 @@ def test_partner_create_starts_its_tier_history():
 def test_partner_create_refuses_an_unknown_tier_and_writes_nothing():
     with pytest.raises(ValidationError) as excinfo:
         partner_create(
-            external_id="p-new", name="New Partner", tier="diamond",
+            external_id="p-new",
+            name="New Partner",
+            tier="diamond",
             tier_effective=datetime.date(2026, 2, 1),
         )
     assert "tier" in excinfo.value.message_dict
