@@ -1,0 +1,81 @@
+import datetime
+from io import StringIO
+
+import pytest
+from django.apps import apps
+from django.core.management import CommandError, call_command
+
+from cascades.models import Customer, Engagement
+from portal.models import Partner, Tier, User
+
+pytestmark = pytest.mark.django_db
+
+AS_OF = "2026-11-25"
+VOLATILE = {"password", "last_login"}
+
+
+def snapshot():
+    """Every row of the project's models (and allauth's addresses), as plain values."""
+    rows = {}
+    labels = ["portal", "cascades", "attestations", "payouts", "account", "auth"]
+    for model in apps.get_models():
+        if model._meta.app_label in labels:
+            fields = [f.attname for f in model._meta.concrete_fields if f.attname not in VOLATILE]
+            rows[model._meta.label] = sorted(
+                model.objects.values_list(*fields), key=repr
+            )
+    rows["groups"] = sorted(User.groups.through.objects.values_list("user_id", "group_id"))
+    return rows
+
+
+def seed(as_of=AS_OF):
+    out = StringIO()
+    call_command("seed_demo", f"--as-of={as_of}", stdout=out)
+    return out.getvalue()
+
+
+def test_seed_demo_twice_gives_the_same_data():
+    seed()
+    first = snapshot()
+    seed()
+    assert snapshot() == first
+
+
+def test_seed_demo_builds_one_partner_per_tier_and_forty_engagements_over_30_months():
+    output = seed()
+    as_of = datetime.date(2026, 11, 25)
+    partners = Partner.objects.filter(external_id__startswith="demo-")
+    assert sorted(p.tier_on(as_of) for p in partners) == sorted(Tier.values)
+    assert Customer.objects.count() == 40
+    engagements = Engagement.objects.all()
+    assert engagements.count() == 40
+    assert min(e.signed_at for e in engagements) >= datetime.date(2024, 5, 25)
+    assert max(e.signed_at for e in engagements) < as_of
+    assert "gold.admin@demo.example" in output
+    assert "staff@demo.example" in output
+
+
+def test_demo_gold_partner_changed_tier_and_its_engagements_follow_the_history():
+    seed()
+    gold = Partner.objects.get(external_id="demo-gold")
+    assert gold.tier_on(datetime.date(2025, 11, 24)) == Tier.SILVER
+    assert gold.tier_on(datetime.date(2025, 11, 25)) == Tier.GOLD
+    for engagement in gold.engagements.all():
+        assert engagement.tier == gold.tier_on(engagement.signed_at)
+    assert set(gold.engagements.values_list("tier", flat=True)) == {"silver", "gold"}
+
+
+def test_demo_users_can_sign_in(client):
+    seed()
+    response = client.post(
+        "/accounts/login/", {"login": "gold.admin@demo.example", "password": "cascade-demo"}
+    )
+    assert response.status_code == 302
+    staff = User.objects.get(email="finance@demo.example")
+    assert staff.is_staff and list(staff.groups.values_list("name", flat=True)) == ["Finance"]
+
+
+def test_seed_demo_refuses_a_bad_date_and_writes_nothing():
+    with pytest.raises(CommandError, match="YYYY-MM-DD"):
+        seed("25/11/2026")
+    assert Partner.objects.count() == 0
