@@ -21,9 +21,7 @@ def snapshot():
     for model in apps.get_models():
         if model._meta.app_label in labels:
             fields = [f.attname for f in model._meta.concrete_fields if f.attname not in VOLATILE]
-            rows[model._meta.label] = sorted(
-                model.objects.values_list(*fields), key=repr
-            )
+            rows[model._meta.label] = sorted(model.objects.values_list(*fields), key=repr)
     rows["groups"] = sorted(User.groups.through.objects.values_list("user_id", "group_id"))
     return rows
 
