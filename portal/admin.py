@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.utils import timezone
 
-from portal.models import Partner, PartnerStatusChange, TierChange, User
+from portal.models import Partner, PartnerStatusChange, Tier, TierChange, User
 from portal.services import STATUS_TRANSITIONS, partner_set_status
 
 
@@ -63,6 +63,18 @@ class PartnerForm(forms.ModelForm):
         return cleaned
 
 
+class TierTodayFilter(admin.SimpleListFilter):
+    title = "tier today"
+    parameter_name = "tier"
+
+    def lookups(self, request, model_admin):
+        return Tier.choices
+
+    def queryset(self, request, queryset):
+        # `tier` is annotated by PartnerAdmin.get_queryset: the tier in force today.
+        return queryset.filter(tier=self.value()) if self.value() else queryset
+
+
 @admin.register(Partner)
 class PartnerAdmin(admin.ModelAdmin):
     form = PartnerForm
@@ -74,7 +86,7 @@ class PartnerAdmin(admin.ModelAdmin):
         "engagement_count",
         "created_at",
     ]
-    list_filter = ["status", "tier_changes__tier"]
+    list_filter = ["status", TierTodayFilter]
     search_fields = ["name", "external_id"]
     inlines = [TierChangeInline, PartnerStatusChangeInline]
 
@@ -92,7 +104,7 @@ class PartnerAdmin(admin.ModelAdmin):
 
     @admin.display(description="Tier today", ordering="tier")
     def current_tier(self, obj):
-        return obj.tier or "—"
+        return Tier(obj.tier).label if obj.tier else "—"
 
     @admin.display(description="Engagements", ordering="engagement_count")
     def engagement_count(self, obj):

@@ -75,3 +75,13 @@ def test_status_change_in_the_admin_needs_a_reason_and_is_recorded(client, super
 
 def test_ledger_entries_cannot_be_added_changed_or_deleted_in_the_admin(client, superuser):
     assert client.get("/admin/payouts/ledgerentry/add/").status_code == 403
+
+
+def test_partner_list_filters_on_the_tier_in_force_today(client, superuser):
+    was_gold = PartnerFactory(name="Was gold")
+    TierChangeFactory(partner=was_gold, tier="gold", effective=datetime.date(2021, 1, 1))
+    TierChangeFactory(partner=was_gold, tier="silver", effective=datetime.date(2022, 1, 1))
+    gold = PartnerFactory(name="Gold now")
+    TierChangeFactory(partner=gold, tier="gold", effective=datetime.date(2022, 1, 1))
+    response = client.get("/admin/portal/partner/?tier=gold")
+    assert list(response.context["cl"].result_list) == [gold]
