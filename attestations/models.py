@@ -35,6 +35,11 @@ class Outcome(models.Model):
     unit = models.CharField(max_length=32)
     due_months = models.PositiveSmallIntegerField(help_text="Months after signing.")
     verification_required = models.BooleanField(default=False)
+    accepted_on = models.DateField(
+        null=True,
+        blank=True,
+        help_text="When the attestation was accepted: the outcome step's trigger date.",
+    )
 
     class Meta:
         ordering = ["agreement", "due_months", "key"]

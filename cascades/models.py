@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from portal.append_only import AppendOnlyModel
 from portal.models import Partner, Tier
 from portal.money import CURRENCY_MINOR_UNITS, CurrencyField, MoneyField
 
@@ -26,6 +27,12 @@ class Customer(models.Model):
         return self.name
 
 
+class CascadeStructureQuerySet(models.QuerySet):
+    def current_for(self, tier):
+        """The tier's current structure: its latest published version, or None."""
+        return self.filter(tier=tier, is_custom=False).order_by("-version").first()
+
+
 class CascadeStructure(models.Model):
     """One version of a tier's cascade structure, in the canonical JSON form (SPEC §2)."""
 
@@ -34,14 +41,24 @@ class CascadeStructure(models.Model):
     name = models.CharField(max_length=200)
     document = models.JSONField(help_text="The structure in its canonical JSON form.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    is_custom = models.BooleanField(
+        default=False,
+        help_text="Made for one engagement; never a tier's current structure.",
+    )
     created_by = models.ForeignKey(
         "portal.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    objects = CascadeStructureQuerySet.as_manager()
+
     class Meta:
         ordering = ["tier", "-version"]
         constraints = [
-            models.UniqueConstraint(fields=["tier", "version"], name="structure_version_unique"),
+            models.UniqueConstraint(
+                fields=["tier", "version"],
+                condition=Q(is_custom=False),
+                name="structure_version_unique",
+            ),
             models.CheckConstraint(condition=Q(tier__in=Tier.values), name="structure_tier_valid"),
         ]
 
@@ -105,7 +122,7 @@ class SignalType(models.TextChoices):
     CHARGEBACK = "chargeback"
 
 
-class Signal(models.Model):
+class Signal(AppendOnlyModel):
     """A fact about a customer from billing, telemetry or the CRM; append-only (SPEC §9)."""
 
     Type = SignalType
@@ -114,7 +131,19 @@ class Signal(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="signals")
     type = models.CharField(max_length=32, choices=Type.choices)
     occurred_at = models.DateField()
-    payload = models.JSONField(default=dict, blank=True)
+    value = models.DecimalField(
+        max_digits=18,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="The reading (active members, GB, zones) or the CSAT score.",
+    )
+    amount = MoneyField(
+        null=True, blank=True, help_text="Renewal ACV, expansion ACV delta or chargeback amount."
+    )
+    contract_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    member_ids = models.JSONField(null=True, blank=True, help_text="Hashed member identifiers.")
+    body = models.JSONField(help_text="The signal exactly as received.")
     received_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -132,11 +161,12 @@ class Signal(models.Model):
         return f"{self.signal_id} ({self.type})"
 
 
-class Reward(models.Model):
+class Reward(AppendOnlyModel):
     """A cascade step that fired: one per (engagement, step), one per event for repeats."""
 
     engagement = models.ForeignKey(Engagement, on_delete=models.PROTECT, related_name="rewards")
     step_key = models.CharField(max_length=64)
+    step_kind = models.CharField(max_length=16)
     event_key = models.CharField(
         max_length=128,
         blank=True,
@@ -158,3 +188,69 @@ class Reward(models.Model):
 
     def __str__(self):
         return f"{self.engagement.external_id}: {self.step_key} {self.amount} {self.currency}"
+
+
+class Clawback(AppendOnlyModel):
+    """Money taken back from a reward: a clawback on churn or chargeback inside the
+    window (SPEC §5), or the reversal of a reward a late churn disproved (SPEC §2).
+    A reward is clawed back at most once per kind, and never by more than its amount."""
+
+    class Kind(models.TextChoices):
+        CLAWBACK = "clawback", "Clawback"
+        REVERSAL = "reversal", "Reversal"
+
+    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="clawbacks")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    cause = models.ForeignKey(
+        Signal,
+        to_field="signal_id",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="clawbacks",
+        help_text="The churn or chargeback; empty for a reversal on termination.",
+    )
+    cause_date = models.DateField(help_text="The churn or chargeback date.")
+    percent = models.DecimalField(max_digits=7, decimal_places=4)
+    window_days = models.PositiveIntegerField(null=True, blank=True)
+    amount = MoneyField(help_text="The part of the reward taken back (positive).")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["reward", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["reward", "kind"], name="clawback_once_per_kind"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="clawback_amount_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} of {self.reward}: {self.amount}"
+
+
+class EvaluationRun(models.Model):
+    """One evaluation job: what was asked, how far it got, what it wrote."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    as_of = models.DateField()
+    scope = models.CharField(max_length=200, default="all engagements")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    engagements_total = models.PositiveIntegerField(default=0)
+    engagements_done = models.PositiveIntegerField(default=0)
+    rewards_created = models.PositiveIntegerField(default=0)
+    clawbacks_created = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    requested_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Evaluation as of {self.as_of:%Y-%m-%d} ({self.status})"

@@ -1,8 +1,14 @@
-"""Reads of engagements for pages and APIs, always scoped to one partner."""
+"""Reads of engagements and their cascades for pages and APIs."""
+
+import datetime
+from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db.models import Count, Sum
 from django.shortcuts import get_object_or_404
 
+from cascades import engine
+from cascades.evaluation import load_engagements
 from cascades.models import Engagement
 
 
@@ -26,4 +32,87 @@ def partner_engagement_totals(*, partner):
         .values("currency")
         .annotate(count=Count("id"), year1_acv=Sum("year1_acv"))
         .order_by("currency")
+    )
+
+
+@dataclass(frozen=True)
+class StepView:
+    """A step as partners and the ops API see it (SPEC §9 `steps`)."""
+
+    key: str
+    kind: str
+    status: str  # pending, at_risk, earned, missed, void
+    opens: datetime.date
+    closes: datetime.date
+    trigger_date: datetime.date | None
+    amount: Decimal | None
+    expected_amount: Decimal | None
+    clawed_back_amount: Decimal
+    currency: str
+    at_risk_reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EngagementCascade:
+    acv: dict
+    standard_commission: Decimal
+    steps: list
+
+
+def engagement_cascade(*, engagement, as_of: datetime.date) -> EngagementCascade:
+    """Every step of `engagement` as of `as_of`: the engine's states, with the rewards and
+    clawbacks already recorded taking precedence for what was paid."""
+    if not engagement.snapshot:
+        return EngagementCascade(acv={1: engagement.year1_acv}, standard_commission=Decimal(0),
+                                 steps=[])  # fmt: skip
+    data = next(load_engagements(engagement_ids=[engagement.pk]))
+    structure = data.facts.structure
+    recorded = {(r.step_key, r.event_key): r for r in data.rewards}
+    currency = engagement.currency
+    steps = []
+    for state in engine.evaluate(data.facts, as_of):
+        step = structure.step(state.key)
+        reward = recorded.pop((state.key, state.event_key), None)
+        status = state.status
+        if status == engine.PENDING and state.at_risk:
+            status = "at_risk"
+        steps.append(
+            StepView(
+                key=state.key,
+                kind=state.kind,
+                status=status
+                if reward is None
+                else (status if status == engine.VOID else "earned"),
+                opens=state.opens,
+                closes=state.closes,
+                trigger_date=reward.trigger_date if reward else state.trigger_date,
+                amount=reward.amount if reward else state.amount,
+                expected_amount=engine.expected_amount(step, engagement.year1_acv, currency),
+                clawed_back_amount=reward.clawed_back if reward else Decimal("0.00"),
+                currency=currency,
+                at_risk_reasons=state.at_risk,
+            )
+        )
+    # Recorded rewards the data no longer supports (a late churn): shown as void, reversed.
+    for reward in recorded.values():
+        step = structure.step(reward.step_key)
+        opens = engine.add_months(engagement.signed_at, step.opens_after_months)
+        steps.append(
+            StepView(
+                key=reward.step_key,
+                kind=step.kind,
+                status=engine.VOID,
+                opens=opens,
+                closes=opens + datetime.timedelta(days=step.closes_after_days),
+                trigger_date=reward.trigger_date,
+                amount=reward.amount,
+                expected_amount=engine.expected_amount(step, engagement.year1_acv, currency),
+                clawed_back_amount=reward.clawed_back,
+                currency=currency,
+            )
+        )
+    return EngagementCascade(
+        acv=engine.acv_by_year(data.facts, as_of),
+        standard_commission=engine.standard_commission(structure, engagement.year1_acv, currency),
+        steps=steps,
     )

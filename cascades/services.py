@@ -1,14 +1,41 @@
-"""Writes on customers and engagements."""
+"""Writes on cascade structures, customers and engagements."""
 
 import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Max
 
-from cascades.models import Customer, Engagement
+from attestations.models import Outcome, OutcomeAgreement
+from cascades import engine
+from cascades.models import CascadeStructure, Customer, Engagement
+from cascades.structures import Structure, validate_document
+from payouts.ledger import ledger_post_adjustment, ledger_post_standard_commission
 from portal.models import Partner
 from portal.money import CURRENCY_MINOR_UNITS, round_money
+
+
+def structure_publish(*, document, by=None):
+    """Validate `document` and make it its tier's current structure, as a new version."""
+    clean = validate_document(document)
+    for _ in range(5):
+        latest = CascadeStructure.objects.filter(tier=clean["tier"], is_custom=False).aggregate(
+            version=Max("version")
+        )["version"]
+        try:
+            with transaction.atomic():
+                return CascadeStructure.objects.create(
+                    tier=clean["tier"],
+                    version=(latest or 0) + 1,
+                    name=clean["name"],
+                    document=clean,
+                    created_by=by,
+                )
+        except IntegrityError:
+            continue  # another publish took this version number: take the next one
+    raise RuntimeError("Could not allocate a structure version; try again.")
 
 
 @transaction.atomic
@@ -17,6 +44,17 @@ def customer_upsert(*, external_id, name, contact_email):
         external_id=external_id, defaults={"name": name, "contact_email": contact_email}
     )
     return customer
+
+
+def _outcome_reward(structure: Structure, outcome_key, year1_acv, currency):
+    """The largest reward an outcome could earn: what decides independent verification."""
+    amounts = [
+        engine.expected_amount(step, year1_acv, currency)
+        for step in structure.steps
+        if step.kind == "outcome" and step.outcome_key in (None, outcome_key)
+    ]
+    amounts = [a for a in amounts if a is not None]
+    return max(amounts) if amounts else Decimal(0)
 
 
 @transaction.atomic
@@ -28,8 +66,10 @@ def engagement_create(
     signed_at: datetime.date,
     currency: str,
     year1_acv: Decimal,
+    outcomes=(),
 ):
-    """Record a closed deal with the tier in force for the partner on its signing date."""
+    """Record a closed deal: the tier in force on its signing date, a frozen snapshot of
+    that tier's current structure, the standard commission, and the outcome agreement."""
     partner = Partner.objects.select_for_update().get(pk=partner.pk)
     errors = {}
     if partner.status == Partner.Status.TERMINATED:
@@ -39,18 +79,95 @@ def engagement_create(
     if year1_acv <= 0:
         errors["year1_acv"] = "The Year-1 ACV must be greater than zero."
     tier = partner.tier_on(signed_at)
+    structure_row = None
     if tier is None:
         errors["signed_at"] = f"{partner} has no tier on {signed_at:%Y-%m-%d}."
+    else:
+        structure_row = CascadeStructure.objects.current_for(tier)
+        if structure_row is None:
+            errors["partner"] = f"The {tier} tier has no cascade structure yet."
     if Engagement.objects.filter(external_id=external_id).exists():
         errors["external_id"] = f"An engagement {external_id!r} already exists."
+    keys = [o["key"] for o in outcomes]
+    if len(set(keys)) != len(keys):
+        errors["outcomes"] = "Outcome keys must be unique."
     if errors:
         raise ValidationError(errors)
-    return Engagement.objects.create(
+
+    structure = Structure.from_document(structure_row.document)
+    year1_acv = round_money(year1_acv, currency)
+    engagement = Engagement.objects.create(
         external_id=external_id,
         partner=partner,
         customer=customer,
         signed_at=signed_at,
         tier=tier,
         currency=currency,
-        year1_acv=round_money(year1_acv, currency),
+        year1_acv=year1_acv,
+        structure=structure_row,
+        snapshot=structure.snapshot(),
     )
+    ledger_post_standard_commission(
+        engagement=engagement,
+        amount=engine.standard_commission(structure, year1_acv, currency),
+    )
+    if outcomes:
+        agreement = OutcomeAgreement.objects.create(engagement=engagement)
+        threshold = Decimal(settings.OUTCOME_VERIFICATION_THRESHOLD)
+        Outcome.objects.bulk_create(
+            Outcome(
+                agreement=agreement,
+                key=o["key"],
+                title=o["title"],
+                methodology=o.get("methodology", ""),
+                target=o["target"],
+                unit=o["unit"],
+                due_months=o["due_months"],
+                verification_required=(
+                    _outcome_reward(structure, o["key"], year1_acv, currency) >= threshold
+                ),
+            )
+            for o in outcomes
+        )
+    return engagement
+
+
+@transaction.atomic
+def engagement_structure_customize(*, engagement, document, by=None):
+    """Give one engagement its own structure, before its first step fires."""
+    engagement = Engagement.objects.select_for_update().get(pk=engagement.pk)
+    if engagement.rewards.exists():
+        raise ValidationError(
+            {"structure": "A step of this engagement has fired: its structure is frozen."}
+        )
+    clean = validate_document(document)
+    latest = CascadeStructure.objects.filter(is_custom=True, tier=clean["tier"]).aggregate(
+        version=Max("version")
+    )["version"]
+    row = CascadeStructure.objects.create(
+        tier=clean["tier"],
+        version=(latest or 0) + 1,
+        name=clean["name"],
+        document=clean,
+        is_custom=True,
+        created_by=by,
+    )
+    old = Structure.from_document(engagement.snapshot)
+    new = Structure.from_document(clean)
+    engagement.structure = row
+    engagement.snapshot = new.snapshot()
+    engagement.save(update_fields=["structure", "snapshot"])
+    difference = engine.standard_commission(
+        new, engagement.year1_acv, engagement.currency
+    ) - engine.standard_commission(old, engagement.year1_acv, engagement.currency)
+    if difference:
+        ledger_post_adjustment(
+            partner=engagement.partner,
+            engagement=engagement,
+            amount=difference,
+            currency=engagement.currency,
+            effective_date=engagement.signed_at,
+            reason=f"Standard commission re-based on the engagement's own structure {row}",
+            by=by,
+        )
+    return engagement

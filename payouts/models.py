@@ -8,7 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from cascades.models import Engagement, Reward
+from cascades.models import Clawback, Engagement, Reward
+from portal.append_only import AppendOnlyModel
 from portal.models import Partner
 from portal.money import CurrencyField, MoneyField
 
@@ -21,7 +22,7 @@ class LedgerEntryKind(models.TextChoices):
     PAYOUT = "payout", "Payout"
 
 
-class LedgerEntry(models.Model):
+class LedgerEntry(AppendOnlyModel):
     """A money movement for a partner; append-only."""
 
     Kind = LedgerEntryKind
@@ -32,6 +33,9 @@ class LedgerEntry(models.Model):
     )
     reward = models.ForeignKey(
         Reward, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    clawback = models.OneToOneField(
+        Clawback, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entry"
     )
     kind = models.CharField(max_length=24, choices=Kind.choices)
     amount = MoneyField(help_text="Positive: owed to the partner; negative: owed back.")
@@ -53,6 +57,24 @@ class LedgerEntry(models.Model):
             models.CheckConstraint(
                 condition=~Q(kind="adjustment") | ~Q(reason=""),
                 name="ledger_adjustment_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="cascade_reward") | Q(reward__isnull=False, amount__gte=0),
+                name="ledger_reward_entry_names_its_reward",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="clawback") | Q(clawback__isnull=False, amount__lt=0),
+                name="ledger_clawback_entry_is_negative",
+            ),
+            models.UniqueConstraint(
+                fields=["reward"],
+                condition=Q(kind="cascade_reward"),
+                name="ledger_one_entry_per_reward",
+            ),
+            models.UniqueConstraint(
+                fields=["engagement"],
+                condition=Q(kind="standard_commission"),
+                name="ledger_one_standard_commission_per_engagement",
             ),
         ]
         indexes = [

@@ -197,3 +197,25 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_partner_admin(self):
         return self.partner_id is not None and self.partner_role == self.PartnerRole.ADMIN
+
+
+class OpsToken(models.Model):
+    """A staff service token for the ops API (SPEC §9). Only its SHA-256 is stored."""
+
+    name = models.CharField(max_length=100, unique=True, help_text="Which integration uses it.")
+    prefix = models.CharField(max_length=12, help_text="The token's first characters, to tell it.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "ops API token"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self):
+        return self.revoked_at is None

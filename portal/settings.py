@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "django_htmx",
     "django_q",
@@ -216,11 +217,16 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "COERCE_DECIMAL_TO_STRING": True,
+    "EXCEPTION_HANDLER": "portal.api_errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Cascade rewards portal API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The docs page's scripts are served from our static files, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # django-q2 with the ORM broker: tasks coordinate through the database, so any
@@ -248,3 +254,6 @@ LOGGING = {
 # Money: every amount is stored with this precision (see portal.money).
 MONEY_MAX_DIGITS = 14
 MONEY_DECIMAL_PLACES = 2
+
+# SPEC §4: an outcome whose reward would reach this amount needs independent verification.
+OUTCOME_VERIFICATION_THRESHOLD = os.environ.get("OUTCOME_VERIFICATION_THRESHOLD", "10000.00")

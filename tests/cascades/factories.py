@@ -3,9 +3,21 @@ from decimal import Decimal
 
 import factory
 
-from cascades.models import Customer, Engagement
+from cascades.models import CascadeStructure, Customer, Engagement, Signal
+from cascades.structures import Structure, validate_document
 from portal.models import Tier
 from tests.portal.factories import PartnerFactory
+
+
+def document(*steps, tier="authorized", window_days=90, clawback_percent="100", commission="10"):
+    """A structure document with the given steps (dicts in the canonical form)."""
+    return {
+        "name": f"Test {tier}",
+        "tier": tier,
+        "standard_commission_percent": commission,
+        "clawback": {"window_days": window_days, "percent": clawback_percent},
+        "steps": list(steps),
+    }
 
 
 class CustomerFactory(factory.django.DjangoModelFactory):
@@ -17,7 +29,30 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     contact_email = factory.LazyAttribute(lambda o: f"{o.external_id}@customer.example")
 
 
+class StructureFactory(factory.django.DjangoModelFactory):
+    """A tier's structure version; pass `document=` to choose its steps."""
+
+    class Meta:
+        model = CascadeStructure
+
+    tier = Tier.AUTHORIZED
+    version = factory.Sequence(lambda n: 100 + n)
+    document = factory.LazyAttribute(
+        lambda o: document(
+            {"key": "signup", "kind": "signup", "percent": "5", "basis": "year1_acv"}, tier=o.tier
+        )  # fmt: skip
+    )
+    name = factory.LazyAttribute(lambda o: o.document["name"])
+
+
+def _snapshot(engagement):
+    structure = engagement.structure or CascadeStructure.objects.current_for(engagement.tier)
+    return Structure.from_document(validate_document(structure.document)).snapshot()
+
+
 class EngagementFactory(factory.django.DjangoModelFactory):
+    """An engagement with the snapshot of `structure` (default: the tier's current one)."""
+
     class Meta:
         model = Engagement
 
@@ -28,3 +63,23 @@ class EngagementFactory(factory.django.DjangoModelFactory):
     tier = Tier.AUTHORIZED
     currency = "USD"
     year1_acv = Decimal("48000.00")
+    structure = factory.LazyAttribute(lambda o: CascadeStructure.objects.current_for(o.tier))
+    snapshot = factory.LazyAttribute(_snapshot)
+
+
+class SignalFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Signal
+
+    signal_id = factory.Sequence(lambda n: f"sig-{n:06d}")
+    customer = factory.SubFactory(CustomerFactory)
+    type = "churn"
+    occurred_at = datetime.date(2026, 6, 1)
+    body = factory.LazyAttribute(
+        lambda o: {
+            "id": o.signal_id,
+            "customer": o.customer.external_id,
+            "type": o.type,
+            "occurred_at": o.occurred_at.isoformat(),
+        }  # fmt: skip
+    )

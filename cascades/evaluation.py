@@ -1,0 +1,452 @@
+"""Evaluation as a service: load engagements in sets, run the pure engine, write what fired.
+
+The reads are a handful of streamed queries merged by customer, whatever the
+number of engagements; the writes are bulk inserts that the database's unique
+constraints make safe to run twice or from several workers at once.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Sum, TextField
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from attestations.models import Outcome
+from cascades import engine
+from cascades.models import Clawback, Engagement, EvaluationRun, Reward, Signal
+from cascades.structures import Structure
+from payouts.models import LedgerEntry
+from portal.models import Partner, PartnerStatusChange
+
+FLUSH_EVERY = 2000  # engagements per write transaction
+PROGRESS_SECONDS = 2.0
+STREAM_CHUNK = 5000
+
+
+@dataclass
+class EvaluationSummary:
+    engagements: int = 0
+    rewards_created: int = 0
+    clawbacks_created: int = 0
+
+
+@dataclass
+class EngagementData:
+    """One engagement as the evaluation sees it: its facts and the rewards it already has."""
+
+    id: int
+    partner_id: int
+    currency: str
+    facts: engine.EngagementFacts
+    rewards: list = field(default_factory=list)  # engine.RewardFact
+
+
+class _Stream:
+    """A sorted stream of rows whose first column is the merge key (a customer id)."""
+
+    def __init__(self, rows):
+        self._rows = iter(rows)
+        self._head = next(self._rows, None)
+
+    def take(self, key):
+        rows = []
+        while self._head is not None and self._head[0] < key:
+            self._head = next(self._rows, None)
+        while self._head is not None and self._head[0] == key:
+            rows.append(self._head)
+            self._head = next(self._rows, None)
+        return rows
+
+
+def _terminations():
+    """Partner id → the date it was terminated."""
+    dates = {}
+    for partner_id, changed_at in PartnerStatusChange.objects.filter(
+        to_status=Partner.Status.TERMINATED
+    ).values_list("partner_id", "changed_at"):
+        day = timezone.localdate(changed_at)
+        if partner_id not in dates or day < dates[partner_id]:
+            dates[partner_id] = day
+    return dates
+
+
+def load_engagements(*, engagement_ids=None):
+    """Yield EngagementData for the engagements (default: all) that have a snapshot."""
+    everything = engagement_ids is None
+    scope = Engagement.objects.filter(snapshot__isnull=False)
+    if not everything:
+        scope = scope.filter(id__in=engagement_ids)
+    customers = scope.values("customer_id")
+    engagements = scope.order_by("customer_id", "id").values_list(
+        "customer_id",
+        "id",
+        "partner_id",
+        "signed_at",
+        "currency",
+        "year1_acv",
+        Cast("snapshot", output_field=TextField()),
+    )
+    signals = Signal.objects.order_by("customer_id", "occurred_at", "signal_id")
+    rewards = Reward.objects.order_by("engagement__customer_id", "engagement_id", "id")
+    outcomes = Outcome.objects.order_by("agreement__engagement__customer_id")
+    if not everything:
+        signals = signals.filter(customer_id__in=customers)
+        rewards = rewards.filter(engagement__in=scope)
+        outcomes = outcomes.filter(agreement__engagement__in=scope)
+    signal_rows = _Stream(
+        signals.values_list(
+            "customer_id", "signal_id", "type", "occurred_at", "value", "amount", "contract_year"
+        ).iterator(chunk_size=STREAM_CHUNK)
+    )
+    reward_rows = _Stream(
+        rewards.annotate(clawed_back=Sum("clawbacks__amount"))
+        .values_list(
+            "engagement__customer_id",
+            "engagement_id",
+            "id",
+            "step_key",
+            "event_key",
+            "trigger_date",
+            "amount",
+            "clawed_back",
+        )
+        .iterator(chunk_size=STREAM_CHUNK)
+    )
+    kinds = {}
+    clawback_kinds = Clawback.objects.values_list("reward_id", "kind")
+    if not everything:
+        clawback_kinds = clawback_kinds.filter(reward__engagement__in=scope)
+    for reward_id, kind in clawback_kinds.iterator(chunk_size=STREAM_CHUNK):
+        kinds.setdefault(reward_id, set()).add(kind)
+    outcome_rows = _Stream(
+        outcomes.values_list(
+            "agreement__engagement__customer_id",
+            "agreement__engagement_id",
+            "key",
+            "due_months",
+            "accepted_on",
+            "agreement__signed_at",
+        ).iterator(chunk_size=STREAM_CHUNK)
+    )
+    terminated = _terminations()
+    structures = {}
+
+    for customer_id, rows in _group(engagements.iterator(chunk_size=STREAM_CHUNK)):
+        signal_facts = tuple(
+            engine.SignalFact(
+                id=signal_id,
+                type=kind,
+                occurred_at=occurred_at,
+                value=value,
+                amount=amount,
+                contract_year=contract_year,
+            )
+            for _, signal_id, kind, occurred_at, value, amount, contract_year in signal_rows.take(
+                customer_id
+            )
+        )
+        rewards_by_engagement = _reward_facts(reward_rows.take(customer_id), kinds)
+        outcomes_by_engagement = _outcome_facts(outcome_rows.take(customer_id))
+        for _, engagement_id, partner_id, signed_at, currency, year1_acv, snapshot in rows:
+            structure = structures.get(snapshot)
+            if structure is None:
+                structure = structures[snapshot] = Structure.from_document(json.loads(snapshot))
+            facts = engine.EngagementFacts(
+                signed_at=signed_at,
+                currency=currency,
+                year1_acv=year1_acv,
+                structure=structure,
+                signals=signal_facts,
+                outcomes=tuple(outcomes_by_engagement.get(engagement_id, ())),
+                partner_terminated_on=terminated.get(partner_id),
+            )
+            yield EngagementData(
+                id=engagement_id,
+                partner_id=partner_id,
+                currency=currency,
+                facts=facts,
+                rewards=rewards_by_engagement.get(engagement_id, []),
+            )
+
+
+def _reward_facts(rows, kinds):
+    by_engagement = {}
+    for _, engagement_id, reward_id, step_key, event_key, trigger, amount, clawed_back in rows:
+        by_engagement.setdefault(engagement_id, []).append(
+            engine.RewardFact(
+                id=reward_id,
+                step_key=step_key,
+                event_key=event_key,
+                trigger_date=trigger,
+                amount=amount,
+                clawed_back=clawed_back or Decimal(0),
+                clawback_kinds=frozenset(kinds.get(reward_id, ())),
+            )
+        )
+    return by_engagement
+
+
+def _outcome_facts(rows):
+    by_engagement = {}
+    for _, engagement_id, key, due_months, accepted_on, agreement_signed_at in rows:
+        by_engagement.setdefault(engagement_id, []).append(
+            engine.OutcomeFact(
+                key=key,
+                due_months=due_months,
+                # Without a signed agreement no outcome step fires (SPEC §4).
+                accepted_on=accepted_on if agreement_signed_at else None,
+            )
+        )
+    return by_engagement
+
+
+def _group(rows):
+    """Group rows sorted by their first column."""
+    current, bucket = None, []
+    for row in rows:
+        if row[0] != current and bucket:
+            yield current, bucket
+            bucket = []
+        current = row[0]
+        bucket.append(row)
+    if bucket:
+        yield current, bucket
+
+
+@dataclass
+class _Batch:
+    """What one write transaction will insert."""
+
+    engagements: dict = field(default_factory=dict)  # id → EngagementData
+    rewards: list = field(default_factory=list)
+    clawback_candidates: list = field(default_factory=list)  # EngagementData
+
+    def __len__(self):
+        return len(self.engagements)
+
+
+def _plan(data: EngagementData, as_of, batch: _Batch):
+    """Add to `batch` the rewards and clawbacks `data` is due."""
+    states = engine.evaluate(data.facts, as_of)
+    have = {(r.step_key, r.event_key) for r in data.rewards}
+    new = [
+        Reward(
+            engagement_id=data.id,
+            step_key=state.key,
+            step_kind=state.kind,
+            event_key=state.event_key,
+            trigger_date=state.trigger_date,
+            amount=state.amount,
+            currency=data.currency,
+        )
+        for state in states
+        if state.status == engine.EARNED and (state.key, state.event_key) not in have
+    ]
+    batch.engagements[data.id] = data
+    batch.rewards.extend(new)
+    if _may_claw_back(data, new, as_of):
+        batch.clawback_candidates.append(data)
+
+
+def _may_claw_back(data, new_rewards, as_of):
+    facts = data.facts
+    if not (data.rewards or new_rewards):
+        return False
+    stops = any(s.type in ("churn", "chargeback") and s.occurred_at <= as_of for s in facts.signals)
+    if not stops and not (facts.partner_terminated_on and facts.partner_terminated_on <= as_of):
+        return False
+    if new_rewards:
+        return True
+    return bool(engine.clawbacks_due(facts, data.rewards, as_of))
+
+
+def _flush(batch: _Batch, as_of, summary: EvaluationSummary):
+    if batch.rewards or batch.clawback_candidates:
+        with transaction.atomic():
+            _write(batch, as_of, summary)
+    batch.engagements.clear()
+    batch.rewards.clear()
+    batch.clawback_candidates.clear()
+
+
+def _write(batch: _Batch, as_of, summary: EvaluationSummary):
+    if batch.rewards:
+        # Sorted inserts: concurrent evaluators take row locks in one order, never deadlock.
+        batch.rewards.sort(key=lambda r: (r.engagement_id, r.step_key, r.event_key))
+        Reward.objects.bulk_create(batch.rewards, ignore_conflicts=True)
+        unposted = list(
+            Reward.objects.filter(engagement_id__in=[r.engagement_id for r in batch.rewards])
+            .filter(
+                ~Exists(LedgerEntry.objects.filter(reward=OuterRef("pk"), kind="cascade_reward"))
+            )
+            .order_by("id")
+        )
+        LedgerEntry.objects.bulk_create(
+            [
+                LedgerEntry(
+                    partner_id=batch.engagements[reward.engagement_id].partner_id,
+                    engagement_id=reward.engagement_id,
+                    reward_id=reward.id,
+                    kind=LedgerEntry.Kind.CASCADE_REWARD,
+                    amount=reward.amount,
+                    currency=reward.currency,
+                    effective_date=reward.trigger_date,
+                )
+                for reward in unposted
+            ],
+            ignore_conflicts=True,
+        )
+        summary.rewards_created += len(unposted)
+    if batch.clawback_candidates:
+        summary.clawbacks_created += _write_clawbacks(batch, as_of)
+
+
+def _write_clawbacks(batch: _Batch, as_of):
+    candidates = {data.id: data for data in batch.clawback_candidates}
+    rewards = {}
+    for reward in (
+        Reward.objects.filter(engagement_id__in=candidates)
+        .annotate(clawed_back=Sum("clawbacks__amount"))
+        .order_by("id")
+    ):
+        rewards.setdefault(reward.engagement_id, []).append(reward)
+    kinds = {}
+    for reward_id, kind in Clawback.objects.filter(
+        reward__engagement_id__in=candidates
+    ).values_list("reward_id", "kind"):
+        kinds.setdefault(reward_id, set()).add(kind)
+
+    new = []
+    for engagement_id, data in candidates.items():
+        facts = [
+            engine.RewardFact(
+                id=r.id,
+                step_key=r.step_key,
+                event_key=r.event_key,
+                trigger_date=r.trigger_date,
+                amount=r.amount,
+                clawed_back=r.clawed_back or Decimal(0),
+                clawback_kinds=frozenset(kinds.get(r.id, ())),
+            )
+            for r in rewards.get(engagement_id, ())
+        ]
+        for due in engine.clawbacks_due(data.facts, facts, as_of):
+            new.append(
+                Clawback(
+                    reward_id=due.reward_id,
+                    kind=due.kind,
+                    cause_id=due.cause_id,
+                    cause_date=due.cause_date,
+                    percent=due.percent,
+                    window_days=due.window_days,
+                    amount=due.amount,
+                )
+            )
+    if not new:
+        return 0
+    new.sort(key=lambda c: (c.reward_id, c.kind))
+    Clawback.objects.bulk_create(new, ignore_conflicts=True)
+    unposted = list(
+        Clawback.objects.filter(reward__engagement_id__in=candidates, ledger_entry__isnull=True)
+        .select_related("reward")
+        .order_by("id")
+    )
+    LedgerEntry.objects.bulk_create(
+        [
+            LedgerEntry(
+                partner_id=candidates[c.reward.engagement_id].partner_id,
+                engagement_id=c.reward.engagement_id,
+                reward_id=c.reward_id,
+                clawback_id=c.id,
+                kind=LedgerEntry.Kind.CLAWBACK,
+                amount=-c.amount,
+                currency=c.reward.currency,
+                # A reversal cancels the reward in its own period; a clawback lands on the churn.
+                effective_date=(
+                    c.reward.trigger_date if c.kind == Clawback.Kind.REVERSAL else c.cause_date
+                ),
+                reason=_clawback_reason(c),
+            )
+            for c in unposted
+        ],
+        ignore_conflicts=True,
+    )
+    return len(unposted)
+
+
+def _clawback_reason(clawback):
+    if clawback.kind == Clawback.Kind.REVERSAL:
+        return f"Reversal of {clawback.reward.step_key}: churn dated {clawback.cause_date:%Y-%m-%d}"
+    return (
+        f"Clawback of {clawback.reward.step_key} ({clawback.percent.normalize()} %): "
+        f"churn or chargeback on {clawback.cause_date:%Y-%m-%d}"
+    )
+
+
+def engagements_evaluate(
+    *,
+    as_of: datetime.date,
+    engagement_ids=None,
+    run: EvaluationRun | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvaluationSummary:
+    """Evaluate the engagements (default: all) as of `as_of`, and persist what fired."""
+    summary = EvaluationSummary()
+    total = 0
+    if run is not None or progress is not None:
+        scope = Engagement.objects.filter(snapshot__isnull=False)
+        if engagement_ids is not None:
+            scope = scope.filter(id__in=engagement_ids)
+        total = scope.count()
+    if run is not None:
+        EvaluationRun.objects.filter(pk=run.pk).update(
+            status=EvaluationRun.Status.RUNNING, started_at=timezone.now(), engagements_total=total
+        )
+    batch = _Batch()
+    last_report = time.monotonic()
+    for data in load_engagements(engagement_ids=engagement_ids):
+        _plan(data, as_of, batch)
+        summary.engagements += 1
+        if len(batch) >= FLUSH_EVERY:
+            _flush(batch, as_of, summary)
+        if time.monotonic() - last_report >= PROGRESS_SECONDS:
+            last_report = time.monotonic()
+            if progress:
+                progress(summary.engagements, total)
+            if run is not None:
+                EvaluationRun.objects.filter(pk=run.pk).update(engagements_done=summary.engagements)
+    _flush(batch, as_of, summary)
+    if progress:
+        progress(summary.engagements, total)
+    return summary
+
+
+def evaluation_run_perform(run: EvaluationRun, *, engagement_ids=None, progress=None):
+    """Carry out `run`, recording progress, the outcome or the error on it."""
+    try:
+        summary = engagements_evaluate(
+            as_of=run.as_of, engagement_ids=engagement_ids, run=run, progress=progress
+        )
+    except Exception as error:
+        EvaluationRun.objects.filter(pk=run.pk).update(
+            status=EvaluationRun.Status.FAILED, error=repr(error), finished_at=timezone.now()
+        )
+        raise
+    EvaluationRun.objects.filter(pk=run.pk).update(
+        status=EvaluationRun.Status.DONE,
+        engagements_done=summary.engagements,
+        engagements_total=summary.engagements,
+        rewards_created=summary.rewards_created,
+        clawbacks_created=summary.clawbacks_created,
+        finished_at=timezone.now(),
+    )
+    run.refresh_from_db()
+    return summary

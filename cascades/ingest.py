@@ -1,0 +1,206 @@
+"""Ingesting signals (SPEC §9): validate a batch whole, store it append-only, idempotent by id.
+
+A batch lands whole or not at all. The same id with the same body again is a
+no-op; the same id with another body is a conflict.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from cascades.models import Customer, Engagement, Signal
+
+READINGS = {"active_members", "vault_size_gb", "zone_count"}
+EXPANSIONS = {"plan_upgrade", "org_added", "marketplace_purchase"}
+COMMON = {"id", "customer", "type", "occurred_at"}
+FIELDS = {
+    "active_members": {"value", "member_ids"},
+    "vault_size_gb": {"value"},
+    "zone_count": {"value"},
+    "renewal": {"contract_year", "acv"},
+    "plan_upgrade": {"acv_delta"},
+    "org_added": {"acv_delta"},
+    "marketplace_purchase": {"acv_delta"},
+    "csat": {"score"},
+    "churn": set(),
+    "chargeback": {"amount"},
+}
+REQUIRED = {
+    "active_members": {"value"},
+    "vault_size_gb": {"value"},
+    "zone_count": {"value"},
+    "renewal": {"contract_year"},
+    "plan_upgrade": {"acv_delta"},
+    "org_added": {"acv_delta"},
+    "marketplace_purchase": {"acv_delta"},
+    "csat": {"score"},
+    "chargeback": {"amount"},
+}
+MAX_BATCH = 10_000
+
+
+class SignalConflict(Exception):
+    """Signals whose id is known with another body (HTTP 409)."""
+
+    def __init__(self, ids):
+        self.ids = ids
+        super().__init__(f"Signals already received with another body: {', '.join(ids)}")
+
+
+@dataclass
+class IngestResult:
+    created: int = 0
+    duplicates: int = 0
+    engagement_ids: list = field(default_factory=list)
+
+
+def _decimal(value, errors, name, *, low=None, high=None, places=None):
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        errors[name] = 'Must be a decimal string, such as "12.50".'
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        errors[name] = f"{value!r} is not a decimal number."
+        return None
+    if not number.is_finite():
+        errors[name] = f"{value!r} is not a decimal number."
+    elif low is not None and number < low:
+        errors[name] = f"Must be at least {low}."
+    elif high is not None and number > high:
+        errors[name] = f"Must be at most {high}."
+    elif places is not None and -number.as_tuple().exponent > places:
+        errors[name] = f"At most {places} decimal places."
+    else:
+        return number
+    return None
+
+
+def _canonical(value):
+    """One spelling per number, so that "12.5" and "12.50" are the same body."""
+    return format(Decimal(str(value)).normalize(), "f")
+
+
+def parse_signal(raw):
+    """(normalised body, typed columns, errors) for one signal of a batch."""
+    errors = {}
+    if not isinstance(raw, dict):
+        return None, None, {"non_field_errors": "Each signal must be an object."}
+    kind = raw.get("type")
+    if kind not in FIELDS:
+        errors["type"] = f"Unknown type {kind!r}; expected one of {', '.join(FIELDS)}."
+        allowed = COMMON | set().union(*FIELDS.values())
+    else:
+        allowed = COMMON | FIELDS[kind]
+        for name in sorted(REQUIRED.get(kind, set()) - set(raw)):
+            errors[name] = f"This field is required for a {kind} signal."
+    for name in sorted(set(raw) - allowed):
+        errors[name] = "Unknown field" + (f" for a {kind} signal." if kind in FIELDS else ".")
+    for name in ("id", "customer"):
+        value = raw.get(name)
+        if not isinstance(value, str) or not value.strip():
+            errors[name] = "This field is required (a non-empty string)."
+        elif len(value) > (128 if name == "id" else 64):
+            errors[name] = "Too long."
+    occurred_at = None
+    try:
+        occurred_at = datetime.date.fromisoformat(raw.get("occurred_at"))
+    except (TypeError, ValueError):
+        errors["occurred_at"] = "Must be a date YYYY-MM-DD."
+
+    columns = {"value": None, "amount": None, "contract_year": None, "member_ids": None}
+    if "value" in raw:
+        columns["value"] = _decimal(raw["value"], errors, "value", low=0, places=4)
+        value = columns["value"]
+        if kind == "active_members" and value is not None and value != value.to_integral_value():
+            errors["value"] = "Active members is a whole number."
+    if "score" in raw:
+        columns["value"] = _decimal(raw["score"], errors, "score", low=0, high=10, places=4)
+    for name in ("acv", "acv_delta", "amount"):
+        if name in raw:
+            columns["amount"] = _decimal(raw[name], errors, name, low=0, places=2)
+    if "contract_year" in raw:
+        year = raw["contract_year"]
+        if isinstance(year, bool) or not isinstance(year, int) or year < 1:
+            errors["contract_year"] = "Must be a whole number, 1 or more."
+        else:
+            columns["contract_year"] = year
+    if "member_ids" in raw:
+        ids = raw["member_ids"]
+        if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+            errors["member_ids"] = "Must be a list of (hashed) member identifiers."
+        else:
+            columns["member_ids"] = ids
+    if errors:
+        return None, None, errors
+    body = {
+        key: (_canonical(value) if key in {"value", "score", "acv", "acv_delta", "amount"}
+              else value)
+        for key, value in raw.items()
+    }  # fmt: skip
+    columns.update(signal_id=raw["id"], type=kind, occurred_at=occurred_at)
+    return body, columns, None
+
+
+def signals_ingest(*, items) -> IngestResult:
+    """Store a batch of signals whole, or raise ValidationError / SignalConflict and store none."""
+    if not isinstance(items, list) or not items:
+        raise ValidationError({"signals": "Send a non-empty list of signals."})
+    if len(items) > MAX_BATCH:
+        raise ValidationError({"signals": f"At most {MAX_BATCH} signals per batch."})
+    parsed, errors = [], {}
+    for index, raw in enumerate(items):
+        body, columns, item_errors = parse_signal(raw)
+        if item_errors:
+            errors[index] = item_errors
+        else:
+            parsed.append((index, body, columns))
+    customer_ids = dict(
+        Customer.objects.filter(
+            external_id__in={body["customer"] for _, body, _ in parsed}
+        ).values_list("external_id", "id")
+    )
+    for index, body, _ in parsed:
+        if body["customer"] not in customer_ids:
+            errors.setdefault(index, {})["customer"] = f"Unknown customer {body['customer']!r}."
+    if errors:
+        raise ValidationError(
+            {"signals": {str(index): item for index, item in sorted(errors.items())}}
+        )
+
+    # Idempotency: same id and body → nothing to do; same id, other body → conflict.
+    by_id, conflicts = {}, set()
+    for _, body, columns in parsed:
+        seen = by_id.get(columns["signal_id"])
+        if seen is not None and seen[0] != body:
+            conflicts.add(columns["signal_id"])
+        by_id.setdefault(columns["signal_id"], (body, columns))
+    stored = dict(Signal.objects.filter(signal_id__in=by_id).values_list("signal_id", "body"))
+    conflicts |= {sid for sid, body in stored.items() if body != by_id[sid][0]}
+    if conflicts:
+        raise SignalConflict(sorted(conflicts))
+
+    new = [
+        Signal(customer_id=customer_ids[body["customer"]], body=body, **columns)
+        for sid, (body, columns) in sorted(by_id.items())
+        if sid not in stored
+    ]
+    try:
+        with transaction.atomic():
+            Signal.objects.bulk_create(new)
+    except IntegrityError:
+        # Another request stored some of these ids since we looked: compare again.
+        return signals_ingest(items=items)
+    touched = {signal.customer_id for signal in new}
+    return IngestResult(
+        created=len(new),
+        duplicates=len(items) - len(new),
+        engagement_ids=list(
+            Engagement.objects.filter(customer_id__in=touched).values_list("id", flat=True)
+        ),
+    )

@@ -1,0 +1,49 @@
+import datetime
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from cascades.evaluation import evaluation_run_perform
+from cascades.models import EvaluationRun
+
+
+def iso_date(value):
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"--as-of must be a date YYYY-MM-DD, not {value!r}") from None
+
+
+class Command(BaseCommand):
+    help = "Evaluate every engagement's cascade as of a date and record what fired."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--as-of",
+            type=iso_date,
+            default=None,
+            help="Evaluate as of this date, YYYY-MM-DD (default: today).",
+        )
+
+    def handle(self, *args, as_of=None, **options):
+        as_of = as_of or timezone.localdate()
+        run = EvaluationRun.objects.create(as_of=as_of, requested_by="evaluate_cascades")
+        tty = hasattr(self.stdout, "isatty") and self.stdout.isatty()
+
+        def progress(done, total):
+            if tty and total:
+                width = 40
+                filled = width * done // total
+                self.stdout.write(
+                    f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} engagements",
+                    ending="",
+                )
+                self.stdout.flush()
+
+        summary = evaluation_run_perform(run, progress=progress)
+        if tty:
+            self.stdout.write("")
+        self.stdout.write(
+            f"Evaluated {summary.engagements} engagements as of {as_of:%Y-%m-%d}: "
+            f"{summary.rewards_created} rewards and {summary.clawbacks_created} clawbacks created."
+        )
