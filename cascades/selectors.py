@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from cascades import engine
 from cascades.evaluation import load_engagements
 from cascades.models import Engagement
+from portal.money import round_money
 
 
 def partner_engagements(*, partner):
@@ -88,7 +89,7 @@ def engagement_cascade(*, engagement, as_of: datetime.date) -> EngagementCascade
                 trigger_date=reward.trigger_date if reward else state.trigger_date,
                 amount=reward.amount if reward else state.amount,
                 expected_amount=engine.expected_amount(step, engagement.year1_acv, currency),
-                clawed_back_amount=reward.clawed_back if reward else Decimal("0.00"),
+                clawed_back_amount=round_money(reward.clawed_back if reward else 0, currency),
                 currency=currency,
                 at_risk_reasons=state.at_risk,
             )
@@ -107,7 +108,7 @@ def engagement_cascade(*, engagement, as_of: datetime.date) -> EngagementCascade
                 trigger_date=reward.trigger_date,
                 amount=reward.amount,
                 expected_amount=engine.expected_amount(step, engagement.year1_acv, currency),
-                clawed_back_amount=reward.clawed_back,
+                clawed_back_amount=round_money(reward.clawed_back, currency),
                 currency=currency,
             )
         )
