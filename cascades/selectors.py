@@ -52,6 +52,10 @@ class StepView:
     currency: str
     at_risk_reasons: tuple[str, ...] = ()
 
+    @property
+    def status_label(self):
+        return self.status.replace("_", " ").capitalize()
+
 
 @dataclass(frozen=True)
 class EngagementCascade:

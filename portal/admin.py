@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.utils import timezone
 
-from portal.models import Partner, PartnerStatusChange, Tier, TierChange, User
+from portal.models import OpsToken, Partner, PartnerStatusChange, Tier, TierChange, User
 from portal.services import STATUS_TRANSITIONS, partner_set_status
 
 
@@ -223,3 +223,25 @@ class UserAdmin(BaseUserAdmin):
         if request.user.is_superuser:
             return self.readonly_fields
         return [*self.readonly_fields, "is_staff", "is_superuser", "groups", "user_permissions"]
+
+
+@admin.register(OpsToken)
+class OpsTokenAdmin(admin.ModelAdmin):
+    """Tokens are issued with `manage.py issue_ops_token NAME`; staff can see and revoke them."""
+
+    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "prefix"]
+    readonly_fields = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked {count} token(s).")

@@ -5,18 +5,24 @@ the same rows; every demo row is found again by its external id or email.
 """
 
 import datetime
+import hashlib
+import hmac
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from allauth.account.models import EmailAddress
 from dateutil.relativedelta import relativedelta
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from cascades.evaluation import engagements_evaluate
+from cascades.ingest import signals_ingest
 from cascades.models import Customer, Engagement
 from cascades.services import engagement_create
-from portal.models import Partner, Tier, TierChange, User
+from portal.models import OpsToken, Partner, Tier, TierChange, User
+from portal.tokens import hash_token
 
 DEMO_PASSWORD = "cascade-demo"
 HISTORY_MONTHS = 30
@@ -87,6 +93,8 @@ class DemoSummary:
     staff_logins: list = field(default_factory=list)
     customers: int = 0
     engagements: int = 0
+    signals: int = 0
+    ops_token: str = ""
 
 
 def _user(email, full_name, **fields):
@@ -111,7 +119,9 @@ def _partner(external_id, name, history, as_of):
     partner.tier_changes.exclude(effective__in=wanted).delete()
     for effective, tier in wanted.items():
         TierChange.objects.update_or_create(
-            partner=partner, effective=effective, defaults={"tier": tier, "note": "Demo data"}
+            partner=partner,
+            effective=effective,
+            defaults={"tier": tier, "note": f"{AS_OF_NOTE}{as_of:%Y-%m-%d}"},
         )
     return partner
 
@@ -126,8 +136,72 @@ def _engagement_plan(index, as_of):
     return signed_at, currency, year1_acv
 
 
+def demo_as_of():
+    """The as-of date the existing demo data was seeded with, or None."""
+    note = (
+        TierChange.objects.filter(partner__external_id=PARTNERS[0][0], note__startswith=AS_OF_NOTE)
+        .values_list("note", flat=True)
+        .first()
+    )
+    return datetime.date.fromisoformat(note.removeprefix(AS_OF_NOTE)) if note else None
+
+
+def _signals(index, engagement, as_of):
+    """A deterministic history of signals for demo engagement `index`, up to `as_of`."""
+    rng = random.Random(1000 + index)
+    customer = engagement.customer.external_id
+    signed = engagement.signed_at
+    items = []
+
+    def add(kind, day, **fields):
+        if day <= as_of:
+            items.append({"id": f"demo-sig-{index + 1:02d}-{len(items) + 1:03d}",
+                          "customer": customer, "type": kind, "occurred_at": day.isoformat(),
+                          **fields})  # fmt: skip
+
+    thriving = index % 6 != 5  # every sixth customer lags behind on adoption
+    members = rng.randrange(8, 20)
+    for month in range(1, HISTORY_MONTHS + 1, 2):
+        members = members + rng.randrange(3, 9) if thriving else max(members - 1, 5)
+        add("active_members", signed + relativedelta(months=month), value=members)
+        if engagement.tier in ("gold", "platinum"):
+            add("zone_count", signed + relativedelta(months=month, days=3), value=min(month, 9))
+            add("vault_size_gb", signed + relativedelta(months=month, days=5), value=60 * month)
+    for month in (5, 11, 17, 23, 29):
+        add("csat", signed + relativedelta(months=month), score=rng.choice([6, 8, 9, 9, 10]))
+    if engagement.tier in ("gold", "platinum"):
+        add(
+            "plan_upgrade",
+            signed + relativedelta(months=4),
+            acv_delta=str(rng.randrange(2, 9) * 1000),
+        )
+        add(
+            "org_added", signed + relativedelta(months=9), acv_delta=str(rng.randrange(1, 5) * 1000)
+        )
+    for year in (1, 2):
+        if index % 7 != 2:  # a few customers never renew
+            acv = (engagement.year1_acv * Decimal("1.1") ** year).quantize(Decimal("1"))
+            add("renewal", signed + relativedelta(months=12 * year, days=-10), contract_year=year,
+                acv=str(acv))  # fmt: skip
+    if index in CHURNED:
+        # Churns 40 days after the 3-month milestone fired: inside the 90-day clawback window.
+        add("churn", signed + relativedelta(months=3, days=40))
+    if index == CHARGEBACK:
+        add("chargeback", signed + relativedelta(months=1), amount="1200.00")
+    return items
+
+
+CHURNED = {13, 17}
+CHARGEBACK = 9
+AS_OF_NOTE = "Demo data as of "
+
+
 @transaction.atomic
 def seed_demo(*, as_of: datetime.date) -> DemoSummary:
+    """Create the demo program around `as_of`, or refresh the one that exists (same as-of)."""
+    seeded = demo_as_of()
+    if seeded is not None and seeded != as_of:
+        raise DemoExists(seeded)
     summary = DemoSummary(as_of=as_of)
     partners = [_partner(ext, name, history, as_of) for ext, name, history in PARTNERS]
     summary.partners = partners
@@ -136,57 +210,54 @@ def seed_demo(*, as_of: datetime.date) -> DemoSummary:
         tier_slug = partner.external_id.removeprefix("demo-")
         for role in (User.PartnerRole.ADMIN, User.PartnerRole.MEMBER):
             email = f"{tier_slug}.{role}@demo.example"
-            _user(
-                email,
-                f"{partner.name} {role}",
-                partner=partner,
-                partner_role=role,
-                is_staff=False,
-                is_superuser=False,
-            )
+            _user(email, f"{partner.name} {role}", partner=partner, partner_role=role,
+                  is_staff=False, is_superuser=False)  # fmt: skip
             summary.partner_logins.append((email, partner.name, role))
 
     for email, full_name, group_name in STAFF:
-        user = _user(
-            email,
-            full_name,
-            is_staff=True,
-            is_superuser=group_name is None,
-            partner=None,
-            partner_role="",
-        )
+        user = _user(email, full_name, is_staff=True, is_superuser=group_name is None,
+                     partner=None, partner_role="")  # fmt: skip
         if group_name:
             user.groups.set([Group.objects.get(name=group_name)])
         summary.staff_logins.append((email, group_name or "superuser"))
 
+    signals = []
     for index, name in enumerate(CUSTOMER_NAMES[:CUSTOMER_COUNT]):
         slug = name.lower().replace(" ", "-")
         customer, _ = Customer.objects.update_or_create(
             external_id=f"demo-cust-{index + 1:02d}",
             defaults={"name": name, "contact_email": f"success@{slug}.example"},
         )
-        partner = partners[index % len(partners)]
         signed_at, currency, year1_acv = _engagement_plan(index, as_of)
-        external_id = f"demo-eng-{index + 1:02d}"
-        existing = Engagement.objects.filter(external_id=external_id)
-        if existing.exists():
-            existing.update(
-                partner=partner,
-                customer=customer,
-                signed_at=signed_at,
-                currency=currency,
-                year1_acv=year1_acv,
-                tier=partner.tier_on(signed_at),
-            )
-        else:
-            engagement_create(
-                external_id=external_id,
-                partner=partner,
-                customer=customer,
-                signed_at=signed_at,
-                currency=currency,
-                year1_acv=year1_acv,
-            )
+        engagement = Engagement.objects.filter(external_id=f"demo-eng-{index + 1:02d}").first()
+        if engagement is None:
+            engagement = engagement_create(
+                external_id=f"demo-eng-{index + 1:02d}", partner=partners[index % len(partners)],
+                customer=customer, signed_at=signed_at, currency=currency, year1_acv=year1_acv,
+            )  # fmt: skip
+        signals.extend(_signals(index, engagement, as_of))
+    signals_ingest(items=signals)
+    engagements_evaluate(as_of=as_of)
     summary.customers = CUSTOMER_COUNT
     summary.engagements = CUSTOMER_COUNT
+    summary.signals = len(signals)
+    summary.ops_token = _demo_ops_token()
     return summary
+
+
+class DemoExists(Exception):
+    def __init__(self, as_of):
+        self.as_of = as_of
+        super().__init__(f"The demo data was seeded as of {as_of:%Y-%m-%d}.")
+
+
+def _demo_ops_token():
+    """A stable ops token for the demo (derived from SECRET_KEY): the README's curl calls."""
+    token = (
+        "ops_demo_"
+        + hmac.new(settings.SECRET_KEY.encode(), b"demo ops token", hashlib.sha256).hexdigest()[:32]
+    )
+    OpsToken.objects.update_or_create(
+        name="demo", defaults={"prefix": token[:10], "key_hash": hash_token(token)}
+    )
+    return token

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from cascades.selectors import (
+    engagement_cascade,
     partner_engagement_get,
     partner_engagement_totals,
     partner_engagements,
@@ -59,10 +60,11 @@ def dashboard(request, partner):
 @partner_required
 def engagement_detail(request, partner, external_id):
     engagement = partner_engagement_get(partner=partner, external_id=external_id)
+    cascade = engagement_cascade(engagement=engagement, as_of=timezone.localdate())
     return render(
         request,
         "portal/engagement_detail.html",
-        {"partner": partner, "engagement": engagement},
+        {"partner": partner, "engagement": engagement, "cascade": cascade},
     )
 
 

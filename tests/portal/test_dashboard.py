@@ -110,3 +110,26 @@ def test_healthz_answers_ok(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.content == b"ok"
+
+
+def test_engagement_page_shows_the_cascade_timeline_with_bounded_queries(
+    client, partner_user, django_assert_max_num_queries
+):
+    from cascades.evaluation import engagements_evaluate
+
+    engagement = EngagementFactory(
+        partner=partner_user.partner, external_id="eng-acme", signed_at=datetime.date(2025, 1, 10)
+    )
+    engagements_evaluate(as_of=datetime.date(2025, 5, 1))
+    client.force_login(partner_user)
+    with django_assert_max_num_queries(14):
+        response = client.get("/engagements/eng-acme/")
+    steps = {step.key: step for step in response.context["cascade"].steps}
+    # Authorized default structure on 48,000.00: signup 5 %, three months active 2 %.
+    assert (steps["signup"].status, steps["signup"].amount) == ("earned", Decimal("2400.00"))
+    assert (steps["active_3m"].trigger_date, steps["active_3m"].amount) == (
+        datetime.date(2025, 4, 10),
+        Decimal("960.00"),
+    )
+    assert b"Cascade timeline" in response.content
+    assert engagement.snapshot["name"] == "Authorized 2027"

@@ -3,7 +3,7 @@ import datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from portal.demo import DEMO_PASSWORD, seed_demo
+from portal.demo import DEMO_PASSWORD, DemoExists, demo_as_of, seed_demo
 
 
 def iso_date(value):
@@ -25,12 +25,20 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, as_of=None, **options):
-        summary = seed_demo(as_of=as_of or timezone.localdate())
+        # Without --as-of, an existing demo keeps the date it was seeded with.
+        as_of = as_of or demo_as_of() or timezone.localdate()
+        try:
+            summary = seed_demo(as_of=as_of)
+        except DemoExists as exists:
+            raise CommandError(
+                f"{exists} Remove var/portal.sqlite3 (make demo-reset) to seed another date."
+            ) from None
         out = self.stdout
         out.write(
             self.style.SUCCESS(
                 f"Demo data as of {summary.as_of:%Y-%m-%d}: {len(summary.partners)} partners, "
-                f"{summary.customers} customers, {summary.engagements} engagements."
+                f"{summary.customers} customers, {summary.engagements} engagements, "
+                f"{summary.signals} signals, evaluated."
             )
         )
         out.write(f"\nAll demo accounts use the password: {DEMO_PASSWORD}\n")
@@ -40,3 +48,4 @@ class Command(BaseCommand):
         out.write("Staff logins (http://127.0.0.1:8000/admin/):")
         for email, role in summary.staff_logins:
             out.write(f"  {email:<32} {role}")
+        out.write(f"Ops API token (README walk-through): {summary.ops_token}")
