@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
 DEMO_ENV := DEBUG=1
 
-.PHONY: demo test install migrate lint clean
+.PHONY: demo demo-reset test install migrate lint clean
 
 $(STAMP): requirements.txt
 	@if [ ! -x $(PY) ]; then \
@@ -32,6 +32,9 @@ demo: migrate
 	@trap 'kill $$QPID 2>/dev/null; wait $$QPID 2>/dev/null' EXIT INT TERM; \
 	  $(PY) manage.py qcluster & QPID=$$!; \
 	  $(PY) manage.py runserver 127.0.0.1:8000 --noreload
+
+demo-reset:
+	rm -f var/portal.sqlite3 var/portal.sqlite3-wal var/portal.sqlite3-shm
 
 test: install
 	$(PY) -m pytest

@@ -18,11 +18,11 @@ from cascades.services import customer_upsert, engagement_create, structure_publ
 from cascades.tasks import evaluation_enqueue
 from portal.api import OpsAPIView
 from portal.models import Partner
-from portal.money import CURRENCY_CHOICES, DEFAULT_CURRENCY
+from portal.money import CURRENCY_CHOICES, DEFAULT_CURRENCY, round_money
 
 
-def money(value):
-    return None if value is None else str(value)
+def money(value, currency):
+    return None if value is None else str(round_money(value, currency))
 
 
 def day(value):
@@ -77,10 +77,10 @@ def engagement_representation(engagement, *, as_of):
         "signed_at": day(engagement.signed_at),
         "tier": engagement.tier,
         "currency": engagement.currency,
-        "year1_acv": money(cascade.acv.get(1)),
-        "year2_acv": money(cascade.acv.get(2)),
-        "year3_acv": money(cascade.acv.get(3)),
-        "standard_commission": money(cascade.standard_commission),
+        "year1_acv": money(cascade.acv.get(1), engagement.currency),
+        "year2_acv": money(cascade.acv.get(2), engagement.currency),
+        "year3_acv": money(cascade.acv.get(3), engagement.currency),
+        "standard_commission": money(cascade.standard_commission, engagement.currency),
         "structure": (
             {
                 "name": engagement.structure.name,
@@ -100,9 +100,9 @@ def engagement_representation(engagement, *, as_of):
                 "opens": day(step.opens),
                 "closes": day(step.closes),
                 "trigger_date": day(step.trigger_date),
-                "amount": money(step.amount),
-                "expected_amount": money(step.expected_amount),
-                "clawed_back_amount": money(step.clawed_back_amount),
+                "amount": money(step.amount, engagement.currency),
+                "expected_amount": money(step.expected_amount, engagement.currency),
+                "clawed_back_amount": money(step.clawed_back_amount, engagement.currency),
                 "currency": step.currency,
                 "at_risk_reasons": list(step.at_risk_reasons),
             }

@@ -260,6 +260,11 @@ def _unfired_status(closes, stop_on, as_of):
     return PENDING
 
 
+def _number(value):
+    """A reading as people write it: 10, not 10.0000."""
+    return format(Decimal(value).normalize(), "f")
+
+
 def _at_risk(step, facts, timeline, opens, as_of):
     reasons = []
     if facts.gaming_case_open:
@@ -271,7 +276,9 @@ def _at_risk(step, facts, timeline, opens, as_of):
         threshold = step.min_active_members if step.kind == "adoption" else step.threshold
         latest = timeline.latest_reading(metric, as_of)
         if latest is not None and latest[1] < threshold:
-            reasons.append(f"Latest {metric} reading {latest[1]} is below {threshold}.")
+            reasons.append(
+                f"Latest {metric} reading {_number(latest[1])} is below {_number(threshold)}."
+            )
     if step.kind == "retention" and opens <= as_of + datetime.timedelta(
         days=AT_RISK_RETENTION_DAYS
     ):
@@ -285,10 +292,12 @@ def _at_risk(step, facts, timeline, opens, as_of):
             and before[1] > 0
             and (before[1] - now[1]) / before[1] >= AT_RISK_MEMBER_DROP
         ):
-            reasons.append(f"Active members fell from {before[1]} to {now[1]} in 90 days.")
+            reasons.append(
+                f"Active members fell from {_number(before[1])} to {_number(now[1])} in 90 days."
+            )
         csat = timeline.latest_reading("csat", as_of)
         if csat is not None and csat[1] < AT_RISK_CSAT_BELOW:
-            reasons.append(f"Last CSAT score was {csat[1]}.")
+            reasons.append(f"Last CSAT score was {_number(csat[1])}.")
     if step.kind == "outcome":
         for outcome, _ in _outcome_windows(step, facts, opens):
             due = add_months(facts.signed_at, outcome.due_months)

@@ -7,6 +7,7 @@ no-op; the same id with another body is a conflict.
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -42,6 +43,15 @@ REQUIRED = {
     "chargeback": {"amount"},
 }
 MAX_BATCH = 10_000
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class SignalBatchInvalid(Exception):
+    """Bad items in a batch (HTTP 400): `errors` maps each item's index to its bad fields."""
+
+    def __init__(self, errors):
+        self.errors = errors
+        super().__init__(f"{len(errors)} bad signal(s) in the batch")
 
 
 class SignalConflict(Exception):
@@ -109,7 +119,9 @@ def parse_signal(raw):
             errors[name] = "Too long."
     occurred_at = None
     try:
-        occurred_at = datetime.date.fromisoformat(raw.get("occurred_at"))
+        if not ISO_DATE.fullmatch(raw.get("occurred_at") or ""):
+            raise ValueError
+        occurred_at = datetime.date.fromisoformat(raw["occurred_at"])
     except (TypeError, ValueError):
         errors["occurred_at"] = "Must be a date YYYY-MM-DD."
 
@@ -150,9 +162,9 @@ def parse_signal(raw):
 def signals_ingest(*, items) -> IngestResult:
     """Store a batch of signals whole, or raise ValidationError / SignalConflict and store none."""
     if not isinstance(items, list) or not items:
-        raise ValidationError({"signals": "Send a non-empty list of signals."})
+        raise ValidationError({"signals": ["Send a non-empty list of signals."]})
     if len(items) > MAX_BATCH:
-        raise ValidationError({"signals": f"At most {MAX_BATCH} signals per batch."})
+        raise ValidationError({"signals": [f"At most {MAX_BATCH} signals per batch."]})
     parsed, errors = [], {}
     for index, raw in enumerate(items):
         body, columns, item_errors = parse_signal(raw)
@@ -169,9 +181,7 @@ def signals_ingest(*, items) -> IngestResult:
         if body["customer"] not in customer_ids:
             errors.setdefault(index, {})["customer"] = f"Unknown customer {body['customer']!r}."
     if errors:
-        raise ValidationError(
-            {"signals": {str(index): item for index, item in sorted(errors.items())}}
-        )
+        raise SignalBatchInvalid({str(index): item for index, item in sorted(errors.items())})
 
     # Idempotency: same id and body → nothing to do; same id, other body → conflict.
     by_id, conflicts = {}, set()

@@ -19,7 +19,11 @@ def evaluation_run_execute(run_id, engagement_ids=None):
 
 def evaluation_enqueue(*, as_of: datetime.date, engagement_ids=None, requested_by=""):
     """Record an evaluation run and queue it once the current transaction commits."""
-    scope = "all engagements" if engagement_ids is None else f"{len(engagement_ids)} engagements"
+    if engagement_ids is None:
+        scope = "all engagements"
+    else:
+        count = len(engagement_ids)
+        scope = f"{count} engagement{'' if count == 1 else 's'}"
     run = EvaluationRun.objects.create(as_of=as_of, scope=scope, requested_by=requested_by)
     ids = list(engagement_ids) if engagement_ids is not None else None
     transaction.on_commit(

@@ -5,7 +5,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from cascades.ingest import SignalConflict
+from cascades.ingest import SignalBatchInvalid, SignalConflict
 
 
 def api_exception_handler(exc, context):
@@ -14,6 +14,8 @@ def api_exception_handler(exc, context):
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, SignalBatchInvalid):
+        return Response({"signals": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, SignalConflict):
         return Response(
             {

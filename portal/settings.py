@@ -217,6 +217,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "COERCE_DECIMAL_TO_STRING": True,
+    "DATE_INPUT_FORMATS": ["%Y-%m-%d"],
     "EXCEPTION_HANDLER": "portal.api_errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }

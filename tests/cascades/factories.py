@@ -1,12 +1,17 @@
 import datetime
+import json
 from decimal import Decimal
+from pathlib import Path
 
 import factory
 
 from cascades.models import CascadeStructure, Customer, Engagement, Signal
+from cascades.services import structure_publish
 from cascades.structures import Structure, validate_document
 from portal.models import Tier
 from tests.portal.factories import PartnerFactory
+
+DEFAULTS = Path(__file__).resolve().parents[2] / "cascades" / "data" / "default_structures.json"
 
 
 def document(*steps, tier="authorized", window_days=90, clawback_percent="100", commission="10"):
@@ -45,8 +50,18 @@ class StructureFactory(factory.django.DjangoModelFactory):
     name = factory.LazyAttribute(lambda o: o.document["name"])
 
 
+def tier_structure(tier):
+    """The tier's current structure; the default program's if a transactional test's
+    flush removed what the migration loaded."""
+    current = CascadeStructure.objects.current_for(tier)
+    if current is None:
+        documents = json.loads(DEFAULTS.read_text())
+        current = structure_publish(document=next(d for d in documents if d["tier"] == tier))
+    return current
+
+
 def _snapshot(engagement):
-    structure = engagement.structure or CascadeStructure.objects.current_for(engagement.tier)
+    structure = engagement.structure or tier_structure(engagement.tier)
     return Structure.from_document(validate_document(structure.document)).snapshot()
 
 
@@ -63,7 +78,7 @@ class EngagementFactory(factory.django.DjangoModelFactory):
     tier = Tier.AUTHORIZED
     currency = "USD"
     year1_acv = Decimal("48000.00")
-    structure = factory.LazyAttribute(lambda o: CascadeStructure.objects.current_for(o.tier))
+    structure = factory.LazyAttribute(lambda o: tier_structure(o.tier))
     snapshot = factory.LazyAttribute(_snapshot)
 
 

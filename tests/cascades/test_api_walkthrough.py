@@ -21,8 +21,12 @@ def test_walkthrough_partner_engagement_signals_evaluation_steps(
 ):
     response = ops.post(
         "/api/v1/ops/partners/",
-        {"external_id": "acme-partners", "name": "Acme Partners", "tier": "authorized",
-         "tier_effective": "2026-01-01"},  # fmt: skip
+        {
+            "external_id": "acme-partners",
+            "name": "Acme Partners",
+            "tier": "authorized",
+            "tier_effective": "2026-01-01",
+        },  # fmt: skip
         format="json",
     )
     assert response.status_code == 201, response.json()
@@ -64,10 +68,19 @@ def test_walkthrough_partner_engagement_signals_evaluation_steps(
             {
                 "as_of": "2026-12-31",
                 "signals": [
-                    {"id": "s-1", "customer": "globex", "type": "active_members",
-                     "occurred_at": "2026-02-10", "value": 40},
-                    {"id": "s-2", "customer": "globex", "type": "churn",
-                     "occurred_at": "2026-06-15"},
+                    {
+                        "id": "s-1",
+                        "customer": "globex",
+                        "type": "active_members",
+                        "occurred_at": "2026-02-10",
+                        "value": 40,
+                    },
+                    {
+                        "id": "s-2",
+                        "customer": "globex",
+                        "type": "churn",
+                        "occurred_at": "2026-06-15",
+                    },
                 ],
             },  # fmt: skip
             format="json",

@@ -77,3 +77,23 @@ def test_seed_demo_refuses_a_bad_date_and_writes_nothing():
     with pytest.raises(CommandError, match="YYYY-MM-DD"):
         seed("25/11/2026")
     assert Partner.objects.count() == 0
+
+
+def test_demo_seeds_signals_and_evaluates_them():
+    from cascades.models import Clawback, Reward
+
+    seed()
+    assert Reward.objects.filter(step_kind="signup").count() == 40
+    assert set(Reward.objects.values_list("step_kind", flat=True)) >= {
+        "signup", "tenure", "adoption", "coverage", "retention", "expansion", "sentiment",
+    }  # fmt: skip
+    assert Clawback.objects.count() >= 2
+
+
+def test_seed_demo_keeps_its_date_and_refuses_another(capsys):
+    seed()
+    out = StringIO()
+    call_command("seed_demo", stdout=out)  # no --as-of: the demo keeps 2026-11-25
+    assert "as of 2026-11-25" in out.getvalue()
+    with pytest.raises(CommandError, match="seeded as of 2026-11-25"):
+        seed("2026-12-01")
