@@ -28,7 +28,7 @@ def snapshot():
 
 def seed(as_of=AS_OF):
     out = StringIO()
-    call_command("seed_demo", f"--as-of={as_of}", stdout=out)
+    call_command("seed_demo", f"--as-of={as_of}", "--not-a-demo-site", stdout=out)
     return out.getvalue()
 
 
@@ -93,7 +93,13 @@ def test_demo_seeds_signals_and_evaluates_them():
 def test_seed_demo_keeps_its_date_and_refuses_another(capsys):
     seed()
     out = StringIO()
-    call_command("seed_demo", stdout=out)  # no --as-of: the demo keeps 2026-11-25
+    call_command("seed_demo", "--not-a-demo-site", stdout=out)  # keeps 2026-11-25
     assert "as of 2026-11-25" in out.getvalue()
     with pytest.raises(CommandError, match="seeded as of 2026-11-25"):
         seed("2026-12-01")
+
+
+def test_seed_demo_refuses_to_run_on_a_production_site():
+    with pytest.raises(CommandError, match="DEBUG=1 only"):
+        call_command("seed_demo", f"--as-of={AS_OF}", stdout=StringIO())
+    assert User.objects.count() == 0

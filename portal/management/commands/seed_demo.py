@@ -1,5 +1,6 @@
 import datetime
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
@@ -23,8 +24,17 @@ class Command(BaseCommand):
             default=None,
             help="The demo's today, YYYY-MM-DD (default: today).",
         )
+        parser.add_argument(
+            "--not-a-demo-site",
+            action="store_true",
+            help="Seed although DEBUG is off (for test databases only).",
+        )
 
-    def handle(self, *args, as_of=None, **options):
+    def handle(self, *args, as_of=None, not_a_demo_site=False, **options):
+        if not settings.DEBUG and not not_a_demo_site:
+            raise CommandError(
+                "seed_demo creates accounts with a published password: it runs with DEBUG=1 only."
+            )
         # Without --as-of, an existing demo keeps the date it was seeded with.
         as_of = as_of or demo_as_of() or timezone.localdate()
         try:
