@@ -106,26 +106,12 @@ def load_engagements(*, engagement_ids=None):
             "customer_id", "signal_id", "type", "occurred_at", "value", "amount", "contract_year"
         ).iterator(chunk_size=STREAM_CHUNK)
     )
-    reward_rows = _Stream(
-        rewards.annotate(clawed_back=Sum("clawbacks__amount"))
-        .values_list(
-            "engagement__customer_id",
-            "engagement_id",
-            "id",
-            "step_key",
-            "event_key",
-            "trigger_date",
-            "amount",
-            "clawed_back",
-        )
-        .iterator(chunk_size=STREAM_CHUNK)
+    reward_rows = _Stream(_reward_rows(rewards).iterator(chunk_size=STREAM_CHUNK))
+    kinds = _clawback_kinds(
+        Clawback.objects.all()
+        if everything
+        else Clawback.objects.filter(reward__engagement__in=scope)
     )
-    kinds = {}
-    clawback_kinds = Clawback.objects.values_list("reward_id", "kind")
-    if not everything:
-        clawback_kinds = clawback_kinds.filter(reward__engagement__in=scope)
-    for reward_id, kind in clawback_kinds.iterator(chunk_size=STREAM_CHUNK):
-        kinds.setdefault(reward_id, set()).add(kind)
     outcome_rows = _Stream(
         outcomes.values_list(
             "agreement__engagement__customer_id",
@@ -175,6 +161,30 @@ def load_engagements(*, engagement_ids=None):
                 facts=facts,
                 rewards=rewards_by_engagement.get(engagement_id, []),
             )
+
+
+def _reward_rows(rewards):
+    """Rewards as rows for `_reward_facts`, with what was taken back from each."""
+    return rewards.annotate(clawed_back=Sum("clawbacks__amount")).values_list(
+        "engagement__customer_id",
+        "engagement_id",
+        "id",
+        "step_key",
+        "event_key",
+        "trigger_date",
+        "amount",
+        "clawed_back",
+    )
+
+
+def _clawback_kinds(clawbacks):
+    """Reward id → the kinds of clawback it already had (clawback, reversal)."""
+    kinds = {}
+    for reward_id, kind in clawbacks.values_list("reward_id", "kind").iterator(
+        chunk_size=STREAM_CHUNK
+    ):
+        kinds.setdefault(reward_id, set()).add(kind)
+    return kinds
 
 
 def _reward_facts(rows, kinds):
@@ -311,45 +321,23 @@ def _write(batch: _Batch, as_of, summary: EvaluationSummary):
 
 def _write_clawbacks(batch: _Batch, as_of):
     candidates = {data.id: data for data in batch.clawback_candidates}
-    rewards = {}
-    for reward in (
-        Reward.objects.filter(engagement_id__in=candidates)
-        .annotate(clawed_back=Sum("clawbacks__amount"))
-        .order_by("id")
-    ):
-        rewards.setdefault(reward.engagement_id, []).append(reward)
-    kinds = {}
-    for reward_id, kind in Clawback.objects.filter(
-        reward__engagement_id__in=candidates
-    ).values_list("reward_id", "kind"):
-        kinds.setdefault(reward_id, set()).add(kind)
-
-    new = []
-    for engagement_id, data in candidates.items():
-        facts = [
-            engine.RewardFact(
-                id=r.id,
-                step_key=r.step_key,
-                event_key=r.event_key,
-                trigger_date=r.trigger_date,
-                amount=r.amount,
-                clawed_back=r.clawed_back or Decimal(0),
-                clawback_kinds=frozenset(kinds.get(r.id, ())),
-            )
-            for r in rewards.get(engagement_id, ())
-        ]
-        for due in engine.clawbacks_due(data.facts, facts, as_of):
-            new.append(
-                Clawback(
-                    reward_id=due.reward_id,
-                    kind=due.kind,
-                    cause_id=due.cause_id,
-                    cause_date=due.cause_date,
-                    percent=due.percent,
-                    window_days=due.window_days,
-                    amount=due.amount,
-                )
-            )
+    rewards = _reward_facts(
+        _reward_rows(Reward.objects.filter(engagement_id__in=candidates).order_by("id")),
+        _clawback_kinds(Clawback.objects.filter(reward__engagement_id__in=candidates)),
+    )
+    new = [
+        Clawback(
+            reward_id=due.reward_id,
+            kind=due.kind,
+            cause_id=due.cause_id,
+            cause_date=due.cause_date,
+            percent=due.percent,
+            window_days=due.window_days,
+            amount=due.amount,
+        )
+        for engagement_id, data in candidates.items()
+        for due in engine.clawbacks_due(data.facts, rewards.get(engagement_id, ()), as_of)
+    ]
     if not new:
         return 0
     new.sort(key=lambda c: (c.reward_id, c.kind))

@@ -1,17 +1,9 @@
-import datetime
-
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from cascades.evaluation import evaluation_run_perform
 from cascades.models import EvaluationRun
-
-
-def iso_date(value):
-    try:
-        return datetime.date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"--as-of must be a date YYYY-MM-DD, not {value!r}") from None
+from portal.dates import iso_date
 
 
 class Command(BaseCommand):

@@ -1,17 +1,9 @@
-import datetime
-
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from portal.dates import iso_date
 from portal.demo import DEMO_PASSWORD, DemoExists, demo_as_of, seed_demo
-
-
-def iso_date(value):
-    try:
-        return datetime.date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"--as-of must be a date YYYY-MM-DD, not {value!r}") from None
 
 
 class Command(BaseCommand):
