@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import bisect
 import datetime
-from collections import defaultdict
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from dateutil.relativedelta import relativedelta
 
@@ -33,8 +34,7 @@ AT_RISK_CSAT_BELOW = Decimal(7)
 AT_RISK_OUTCOME_DAYS = 30
 
 
-@dataclass(frozen=True)
-class SignalFact:
+class SignalFact(NamedTuple):
     """One signal as the engine needs it. `value` is the reading or CSAT score;
     `amount` the renewal's ACV, the expansion's ACV delta or the chargeback."""
 
@@ -69,8 +69,7 @@ class EngagementFacts:
     gaming_case_open: bool = False
 
 
-@dataclass(frozen=True)
-class StepState:
+class StepState(NamedTuple):
     key: str
     kind: str
     status: str
@@ -83,6 +82,7 @@ class StepState:
     at_risk: tuple[str, ...] = ()
 
 
+@functools.lru_cache(maxsize=65536)
 def add_months(day: datetime.date, months: int) -> datetime.date:
     """Calendar months, clamped to the month's end (Jan 31 + 1 month = Feb 28/29)."""
     return day + relativedelta(months=months)
@@ -97,37 +97,40 @@ def standard_commission(structure: Structure, year1_acv: Decimal, currency: str)
     return round_money(year1_acv * structure.standard_commission_percent / HUNDRED, currency)
 
 
-@dataclass
+READING_TYPES = frozenset(("active_members", "vault_size_gb", "zone_count", "csat"))
+EXPANSION_TYPES = frozenset(("plan_upgrade", "org_added", "marketplace_purchase"))
+
+
 class _Timeline:
-    """The engagement's signals, indexed for the questions the steps ask."""
+    """The engagement's signals as of a date, indexed for the questions the steps ask."""
 
-    readings: dict = field(default_factory=lambda: defaultdict(dict))  # type -> {date: max value}
-    renewals: list = field(default_factory=list)
-    expansions: list = field(default_factory=list)
-    churn_on: datetime.date | None = None
+    __slots__ = ("readings", "renewals", "expansions", "churn_on")
 
-    @classmethod
-    def build(cls, signals, as_of):
-        timeline = cls()
+    def __init__(self, signals, as_of):
+        readings, renewals, expansions, churn_on = {}, [], [], None
         for signal in signals:
-            if signal.occurred_at > as_of:
+            day = signal.occurred_at
+            if day > as_of:
                 continue  # not yet happened as of the evaluation date
-            kind, day = signal.type, signal.occurred_at
-            if kind in ("active_members", "vault_size_gb", "zone_count", "csat"):
+            kind = signal.type
+            if kind in READING_TYPES:
                 # Same-day readings: the highest counts, whatever order they arrived in.
-                by_day = timeline.readings[kind]
-                if signal.value is not None and (day not in by_day or signal.value > by_day[day]):
-                    by_day[day] = signal.value
+                by_day = readings.get(kind)
+                if by_day is None:
+                    by_day = readings[kind] = {}
+                value = signal.value
+                if value is not None and (day not in by_day or value > by_day[day]):
+                    by_day[day] = value
             elif kind == "renewal":
-                timeline.renewals.append(signal)
-            elif kind in ("plan_upgrade", "org_added", "marketplace_purchase"):
-                timeline.expansions.append(signal)
-            elif kind == "churn" and (timeline.churn_on is None or day < timeline.churn_on):
-                timeline.churn_on = day
-        timeline.readings = {k: sorted(v.items()) for k, v in timeline.readings.items()}
-        timeline.renewals.sort(key=lambda s: (s.occurred_at, s.id))
-        timeline.expansions.sort(key=lambda s: (s.occurred_at, s.id))
-        return timeline
+                renewals.append(signal)
+            elif kind in EXPANSION_TYPES:
+                expansions.append(signal)
+            elif kind == "churn" and (churn_on is None or day < churn_on):
+                churn_on = day
+        self.readings = {k: sorted(v.items()) for k, v in readings.items()}
+        renewals.sort(key=lambda s: (s.occurred_at, s.id))
+        expansions.sort(key=lambda s: (s.occurred_at, s.id))
+        self.renewals, self.expansions, self.churn_on = renewals, expansions, churn_on
 
     def latest_reading(self, kind, on_or_before):
         series = self.readings.get(kind, ())
@@ -310,9 +313,15 @@ def _at_risk(step, facts, timeline, opens, as_of):
     return tuple(reasons)
 
 
-def evaluate(facts: EngagementFacts, as_of: datetime.date) -> list[StepState]:
-    """Every step's state as of `as_of`; a repeat expansion step yields one state per reward."""
-    timeline = _Timeline.build(facts.signals, as_of)
+def evaluate(
+    facts: EngagementFacts, as_of: datetime.date, *, detail: bool = True
+) -> list[StepState]:
+    """Every step's state as of `as_of`; a repeat expansion step yields one state per reward.
+
+    With `detail=False` (batch evaluation, which records only what fired) pending steps
+    carry neither their expected amount nor their at-risk reasons.
+    """
+    timeline = _Timeline(facts.signals, as_of)
     stops = [d for d in (timeline.churn_on, facts.partner_terminated_on) if d and d <= as_of]
     stop_on = min(stops) if stops else None
     # Nothing fires on or after the churn (or termination) date, nor after as_of.
@@ -344,7 +353,9 @@ def evaluate(facts: EngagementFacts, as_of: datetime.date) -> list[StepState]:
             # is open, void when stopped, missed when it closed without any event.
             status = _unfired_status(closes, stop_on, as_of)
             if status != MISSED or not fired:
-                states.append(_unfired(step, facts, timeline, common, status, stop_on, as_of))
+                states.append(
+                    _unfired(step, facts, timeline, common, status, stop_on, as_of, detail)
+                )
             continue
         trigger, event = _find_trigger(step, facts, timeline, opens, closes, last_day)
         if trigger is not None:
@@ -359,11 +370,13 @@ def evaluate(facts: EngagementFacts, as_of: datetime.date) -> list[StepState]:
             )
         else:
             status = _unfired_status(closes, stop_on, as_of)
-            states.append(_unfired(step, facts, timeline, common, status, stop_on, as_of))
+            states.append(_unfired(step, facts, timeline, common, status, stop_on, as_of, detail))
     return states
 
 
-def _unfired(step, facts, timeline, common, status, stop_on, as_of):
+def _unfired(step, facts, timeline, common, status, stop_on, as_of, detail=True):
+    if status == PENDING and not detail:
+        return StepState(**common, status=PENDING)
     if status == PENDING:
         expected = (
             None
@@ -379,8 +392,7 @@ def _unfired(step, facts, timeline, common, status, stop_on, as_of):
     return StepState(**common, status=status, void_on=stop_on if status == VOID else None)
 
 
-@dataclass(frozen=True)
-class RewardFact:
+class RewardFact(NamedTuple):
     """A reward already recorded, with what has been taken back from it so far."""
 
     id: int
@@ -477,5 +489,5 @@ def clawbacks_due(facts: EngagementFacts, rewards, as_of: datetime.date) -> list
 
 def acv_by_year(facts: EngagementFacts, as_of: datetime.date) -> dict[int, Decimal]:
     """Years 1–3 ACV as known on `as_of`: renewals may carry the next year's ACV."""
-    timeline = _Timeline.build(facts.signals, as_of)
+    timeline = _Timeline(facts.signals, as_of)
     return {year: timeline.acv(year, facts.year1_acv, as_of) for year in (1, 2, 3)}

@@ -8,15 +8,14 @@ constraints make safe to run twice or from several workers at once.
 from __future__ import annotations
 
 import datetime
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import Exists, OuterRef, Sum, TextField
-from django.db.models.functions import Cast
+from django.db import connection, transaction
+from django.db.models import Exists, Min, OuterRef, TextField
+from django.db.models.functions import MD5, Cast
 from django.utils import timezone
 
 from attestations.models import Outcome
@@ -26,7 +25,10 @@ from cascades.structures import Structure
 from payouts.models import LedgerEntry
 from portal.models import Partner, PartnerStatusChange
 
-FLUSH_EVERY = 2000  # engagements per write transaction
+# What a run has to write is kept until the end and written in one transaction, with a
+# fixed number of statements whatever the number of engagements; past this many new
+# rewards (an initial evaluation of a very large program) it is written in parts.
+MAX_PENDING_REWARDS = 1_000_000
 PROGRESS_SECONDS = 2.0
 STREAM_CHUNK = 5000
 
@@ -92,8 +94,18 @@ def load_engagements(*, engagement_ids=None):
         "signed_at",
         "currency",
         "year1_acv",
-        Cast("snapshot", output_field=TextField()),
+        MD5(Cast("snapshot", output_field=TextField())),
     )
+    # Snapshots are copies of a handful of structures: fetch each distinct one once.
+    keyed = scope.annotate(key=MD5(Cast("snapshot", output_field=TextField())))
+    structures = {
+        key: Structure.from_document(snapshot)
+        for key, snapshot in Engagement.objects.filter(
+            id__in=keyed.order_by().values("key").annotate(first=Min("id")).values("first")
+        )
+        .annotate(key=MD5(Cast("snapshot", output_field=TextField())))
+        .values_list("key", "snapshot")
+    }
     signals = Signal.objects.order_by("customer_id", "occurred_at", "signal_id")
     rewards = Reward.objects.order_by("engagement__customer_id", "engagement_id", "id")
     outcomes = Outcome.objects.order_by("agreement__engagement__customer_id")
@@ -107,7 +119,7 @@ def load_engagements(*, engagement_ids=None):
         ).iterator(chunk_size=STREAM_CHUNK)
     )
     reward_rows = _Stream(_reward_rows(rewards).iterator(chunk_size=STREAM_CHUNK))
-    kinds = _clawback_kinds(
+    taken_back = _taken_back(
         Clawback.objects.all()
         if everything
         else Clawback.objects.filter(reward__engagement__in=scope)
@@ -123,7 +135,6 @@ def load_engagements(*, engagement_ids=None):
         ).iterator(chunk_size=STREAM_CHUNK)
     )
     terminated = _terminations()
-    structures = {}
 
     for customer_id, rows in _group(engagements.iterator(chunk_size=STREAM_CHUNK)):
         signal_facts = tuple(
@@ -139,12 +150,10 @@ def load_engagements(*, engagement_ids=None):
                 customer_id
             )
         )
-        rewards_by_engagement = _reward_facts(reward_rows.take(customer_id), kinds)
+        rewards_by_engagement = _reward_facts(reward_rows.take(customer_id), taken_back)
         outcomes_by_engagement = _outcome_facts(outcome_rows.take(customer_id))
         for _, engagement_id, partner_id, signed_at, currency, year1_acv, snapshot in rows:
-            structure = structures.get(snapshot)
-            if structure is None:
-                structure = structures[snapshot] = Structure.from_document(json.loads(snapshot))
+            structure = structures[snapshot]
             facts = engine.EngagementFacts(
                 signed_at=signed_at,
                 currency=currency,
@@ -164,8 +173,8 @@ def load_engagements(*, engagement_ids=None):
 
 
 def _reward_rows(rewards):
-    """Rewards as rows for `_reward_facts`, with what was taken back from each."""
-    return rewards.annotate(clawed_back=Sum("clawbacks__amount")).values_list(
+    """Rewards as rows for `_reward_facts`."""
+    return rewards.values_list(
         "engagement__customer_id",
         "engagement_id",
         "id",
@@ -173,23 +182,25 @@ def _reward_rows(rewards):
         "event_key",
         "trigger_date",
         "amount",
-        "clawed_back",
     )
 
 
-def _clawback_kinds(clawbacks):
-    """Reward id → the kinds of clawback it already had (clawback, reversal)."""
-    kinds = {}
-    for reward_id, kind in clawbacks.values_list("reward_id", "kind").iterator(
+def _taken_back(clawbacks):
+    """Reward id → (amount taken back so far, the kinds of clawback it had)."""
+    taken = {}
+    for reward_id, kind, amount in clawbacks.values_list("reward_id", "kind", "amount").iterator(
         chunk_size=STREAM_CHUNK
     ):
-        kinds.setdefault(reward_id, set()).add(kind)
-    return kinds
+        total, kinds = taken.get(reward_id, (Decimal(0), frozenset()))
+        taken[reward_id] = (total + amount, kinds | {kind})
+    return taken
 
 
-def _reward_facts(rows, kinds):
+def _reward_facts(rows, taken_back):
     by_engagement = {}
-    for _, engagement_id, reward_id, step_key, event_key, trigger, amount, clawed_back in rows:
+    nothing = (Decimal(0), frozenset())
+    for _, engagement_id, reward_id, step_key, event_key, trigger, amount in rows:
+        clawed_back, kinds = taken_back.get(reward_id, nothing)
         by_engagement.setdefault(engagement_id, []).append(
             engine.RewardFact(
                 id=reward_id,
@@ -197,8 +208,8 @@ def _reward_facts(rows, kinds):
                 event_key=event_key,
                 trigger_date=trigger,
                 amount=amount,
-                clawed_back=clawed_back or Decimal(0),
-                clawback_kinds=frozenset(kinds.get(reward_id, ())),
+                clawed_back=clawed_back,
+                clawback_kinds=kinds,
             )
         )
     return by_engagement
@@ -235,33 +246,22 @@ def _group(rows):
 class _Batch:
     """What one write transaction will insert."""
 
-    engagements: dict = field(default_factory=dict)  # id → EngagementData
+    partners: dict = field(default_factory=dict)  # engagement id → partner id
     rewards: list = field(default_factory=list)
     clawback_candidates: list = field(default_factory=list)  # EngagementData
-
-    def __len__(self):
-        return len(self.engagements)
 
 
 def _plan(data: EngagementData, as_of, batch: _Batch):
     """Add to `batch` the rewards and clawbacks `data` is due."""
-    states = engine.evaluate(data.facts, as_of)
     have = {(r.step_key, r.event_key) for r in data.rewards}
     new = [
-        Reward(
-            engagement_id=data.id,
-            step_key=state.key,
-            step_kind=state.kind,
-            event_key=state.event_key,
-            trigger_date=state.trigger_date,
-            amount=state.amount,
-            currency=data.currency,
-        )
-        for state in states
-        if state.status == engine.EARNED and (state.key, state.event_key) not in have
+        (data.id, s.key, s.kind, s.event_key, s.trigger_date, s.amount, data.currency)
+        for s in engine.evaluate(data.facts, as_of, detail=False)
+        if s.status == engine.EARNED and (s.key, s.event_key) not in have
     ]
-    batch.engagements[data.id] = data
-    batch.rewards.extend(new)
+    if new:
+        batch.partners[data.id] = data.partner_id
+        batch.rewards.extend(new)
     if _may_claw_back(data, new, as_of):
         batch.clawback_candidates.append(data)
 
@@ -282,7 +282,7 @@ def _flush(batch: _Batch, as_of, summary: EvaluationSummary):
     if batch.rewards or batch.clawback_candidates:
         with transaction.atomic():
             _write(batch, as_of, summary)
-    batch.engagements.clear()
+    batch.partners.clear()
     batch.rewards.clear()
     batch.clawback_candidates.clear()
 
@@ -290,40 +290,81 @@ def _flush(batch: _Batch, as_of, summary: EvaluationSummary):
 def _write(batch: _Batch, as_of, summary: EvaluationSummary):
     if batch.rewards:
         # Sorted inserts: concurrent evaluators take row locks in one order, never deadlock.
-        batch.rewards.sort(key=lambda r: (r.engagement_id, r.step_key, r.event_key))
-        Reward.objects.bulk_create(batch.rewards, ignore_conflicts=True)
-        unposted = list(
-            Reward.objects.filter(engagement_id__in=[r.engagement_id for r in batch.rewards])
-            .filter(
-                ~Exists(LedgerEntry.objects.filter(reward=OuterRef("pk"), kind="cascade_reward"))
-            )
-            .order_by("id")
-        )
-        LedgerEntry.objects.bulk_create(
-            [
-                LedgerEntry(
-                    partner_id=batch.engagements[reward.engagement_id].partner_id,
-                    engagement_id=reward.engagement_id,
-                    reward_id=reward.id,
-                    kind=LedgerEntry.Kind.CASCADE_REWARD,
-                    amount=reward.amount,
-                    currency=reward.currency,
-                    effective_date=reward.trigger_date,
-                )
-                for reward in unposted
-            ],
-            ignore_conflicts=True,
-        )
-        summary.rewards_created += len(unposted)
+        batch.rewards.sort(key=lambda r: (r[0], r[1], r[3]))
+        if connection.vendor == "postgresql":
+            summary.rewards_created += _insert_rewards_postgresql(batch.rewards)
+        else:
+            summary.rewards_created += _insert_rewards(batch)
     if batch.clawback_candidates:
         summary.clawbacks_created += _write_clawbacks(batch, as_of)
+
+
+REWARD_COLUMNS = ("engagement_id", "step_key", "step_kind", "event_key", "trigger_date",
+                  "amount", "currency")  # fmt: skip
+
+
+def _insert_rewards(batch: _Batch):
+    """Any database: insert what no other evaluator has, then post what has no entry."""
+    Reward.objects.bulk_create(
+        [Reward(**dict(zip(REWARD_COLUMNS, row, strict=True))) for row in batch.rewards],
+        ignore_conflicts=True,
+    )
+    unposted = list(
+        Reward.objects.filter(engagement_id__in={row[0] for row in batch.rewards})
+        .filter(~Exists(LedgerEntry.objects.filter(reward=OuterRef("pk"), kind="cascade_reward")))
+        .order_by("id")
+    )
+    LedgerEntry.objects.bulk_create(
+        [
+            LedgerEntry(
+                partner_id=batch.partners[reward.engagement_id],
+                engagement_id=reward.engagement_id,
+                reward_id=reward.id,
+                kind=LedgerEntry.Kind.CASCADE_REWARD,
+                amount=reward.amount,
+                currency=reward.currency,
+                effective_date=reward.trigger_date,
+            )
+            for reward in unposted
+        ],
+        ignore_conflicts=True,
+    )
+    return len(unposted)
+
+
+def _insert_rewards_postgresql(rows):
+    """PostgreSQL: one statement inserts the rewards no other evaluator has and posts each
+    to the ledger; a reward another evaluator holds is skipped (ON CONFLICT DO NOTHING)."""
+    reward, entry = Reward._meta.db_table, LedgerEntry._meta.db_table
+    engagement = Engagement._meta.db_table
+    columns = list(zip(*rows, strict=True))
+    sql = f"""
+        WITH new AS (
+            INSERT INTO {reward} ({", ".join(REWARD_COLUMNS)}, created_at)
+            SELECT *, now() FROM unnest(
+                %s::bigint[], %s::varchar[], %s::varchar[], %s::varchar[], %s::date[],
+                %s::numeric[], %s::varchar[])
+            ON CONFLICT (engagement_id, step_key, event_key) DO NOTHING
+            RETURNING id, engagement_id, trigger_date, amount, currency
+        )
+        INSERT INTO {entry} (partner_id, engagement_id, reward_id, kind, amount, currency,
+                             effective_date, reason, created_at)
+        SELECT e.partner_id, new.engagement_id, new.id, %s, new.amount, new.currency,
+               new.trigger_date, '', now()
+        FROM new JOIN {engagement} e ON e.id = new.engagement_id
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [list(column) for column in columns] + [LedgerEntry.Kind.CASCADE_REWARD]
+        )
+        return cursor.rowcount
 
 
 def _write_clawbacks(batch: _Batch, as_of):
     candidates = {data.id: data for data in batch.clawback_candidates}
     rewards = _reward_facts(
         _reward_rows(Reward.objects.filter(engagement_id__in=candidates).order_by("id")),
-        _clawback_kinds(Clawback.objects.filter(reward__engagement_id__in=candidates)),
+        _taken_back(Clawback.objects.filter(reward__engagement_id__in=candidates)),
     )
     new = [
         Clawback(
@@ -403,7 +444,7 @@ def engagements_evaluate(
     for data in load_engagements(engagement_ids=engagement_ids):
         _plan(data, as_of, batch)
         summary.engagements += 1
-        if len(batch) >= FLUSH_EVERY:
+        if len(batch.rewards) >= MAX_PENDING_REWARDS:
             _flush(batch, as_of, summary)
         if time.monotonic() - last_report >= PROGRESS_SECONDS:
             last_report = time.monotonic()
