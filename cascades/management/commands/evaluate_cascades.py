@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from cascades.evaluation import evaluation_run_perform
@@ -36,6 +37,7 @@ class Command(BaseCommand):
         if tty:
             self.stdout.write("")
         self.stdout.write(
-            f"Evaluated {summary.engagements} engagements as of {as_of:%Y-%m-%d}: "
+            f"Evaluated {summary.engagements} engagement{pluralize(summary.engagements)} "
+            f"as of {as_of:%Y-%m-%d}: "
             f"{summary.rewards_created} rewards and {summary.clawbacks_created} clawbacks created."
         )
