@@ -5,7 +5,7 @@ statements are shells the payouts issue fills in.
 """
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from cascades.models import Clawback, Engagement, Reward
@@ -106,6 +106,8 @@ class StatementPeriod(models.Model):
 
 
 class PayoutRun(models.Model):
+    """The monthly run for a period: draft → approved (by another Finance user) → paid."""
+
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
         APPROVED = "approved", "Approved"
@@ -117,21 +119,76 @@ class PayoutRun(models.Model):
     created_by = models.ForeignKey(
         "portal.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        "portal.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    paid_at = models.DateTimeField(null=True, blank=True)
+    paid_by = models.ForeignKey(
+        "portal.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    payment_reference = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-period__month"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | ~Q(approved_by=F("created_by")),
+                name="payout_run_approver_is_not_creator",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="paid") | ~Q(payment_reference=""),
+                name="payout_run_paid_has_reference",
+            ),
+        ]
 
     def __str__(self):
         return f"Payout run {self.period}"
 
 
+class PayoutRunStatusChange(models.Model):
+    """The record of each move of a run's status."""
+
+    run = models.ForeignKey(PayoutRun, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=8, blank=True)
+    to_status = models.CharField(max_length=8)
+    changed_at = models.DateTimeField(default=timezone.now, editable=False)
+    changed_by = models.ForeignKey(
+        "portal.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["changed_at", "id"]
+
+    def __str__(self):
+        return f"{self.run}: {self.from_status or 'new'} → {self.to_status}"
+
+
 class Statement(models.Model):
-    """One partner's earnings statement for a period, in one currency."""
+    """One partner's earnings statement for a period, in one currency (SPEC §6).
+
+    Its figures are frozen when the run is created; the PDF, once rendered, is kept
+    with its SHA-256 and never rendered again."""
 
     run = models.ForeignKey(PayoutRun, on_delete=models.PROTECT, related_name="statements")
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="statements")
     currency = CurrencyField()
+    tier = models.CharField(max_length=16, blank=True, help_text="The tier at the period's end.")
+    opening_balance = MoneyField(default=0)
+    standard_earnings = MoneyField(default=0)
+    cascade_earnings = MoneyField(default=0)
+    clawbacks = MoneyField(default=0, help_text="Negative: clawbacks and reversals.")
+    adjustments = MoneyField(default=0)
     payable = MoneyField(default=0)
+    closing_balance = MoneyField(default=0)
+    issue_date = models.DateField()
+    due_date = models.DateField()
+    clawback_exposure = models.JSONField(
+        default=list, blank=True, help_text="Rewards still inside their clawback window."
+    )
+    pdf = models.FileField(upload_to="statements/%Y/%m/", blank=True)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -140,7 +197,36 @@ class Statement(models.Model):
             models.UniqueConstraint(
                 fields=["run", "partner", "currency"], name="statement_one_per_partner_currency"
             ),
+            models.CheckConstraint(condition=Q(payable__gte=0), name="statement_payable_positive"),
+            models.CheckConstraint(
+                condition=Q(
+                    closing_balance=F("opening_balance")
+                    + F("standard_earnings")
+                    + F("cascade_earnings")
+                    + F("clawbacks")
+                    + F("adjustments")
+                    - F("payable")
+                ),
+                name="statement_lines_add_up",
+            ),
         ]
 
     def __str__(self):
         return f"{self.partner} {self.run.period} {self.currency}"
+
+    @property
+    def entries_total(self):
+        return self.standard_earnings + self.cascade_earnings + self.clawbacks + self.adjustments
+
+
+class StatementLine(models.Model):
+    """Which statement a ledger entry landed on: each entry on exactly one."""
+
+    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="lines")
+    entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="line")
+
+    class Meta:
+        ordering = ["statement", "entry"]
+
+    def __str__(self):
+        return f"{self.entry} on {self.statement}"
