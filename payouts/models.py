@@ -37,6 +37,14 @@ class LedgerEntry(AppendOnlyModel):
     clawback = models.OneToOneField(
         Clawback, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entry"
     )
+    paid_statement = models.OneToOneField(
+        "payouts.Statement",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payout_entry",
+        help_text="For a payout: the statement it pays.",
+    )
     kind = models.CharField(max_length=24, choices=Kind.choices)
     amount = MoneyField(help_text="Positive: owed to the partner; negative: owed back.")
     currency = CurrencyField()
@@ -75,6 +83,10 @@ class LedgerEntry(AppendOnlyModel):
                 fields=["engagement"],
                 condition=Q(kind="standard_commission"),
                 name="ledger_one_standard_commission_per_engagement",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="payout") | Q(paid_statement__isnull=False, amount__lt=0),
+                name="ledger_payout_pays_a_statement",
             ),
         ]
         indexes = [

@@ -258,3 +258,6 @@ MONEY_DECIMAL_PLACES = 2
 
 # SPEC §4: an outcome whose reward would reach this amount needs independent verification.
 OUTCOME_VERIFICATION_THRESHOLD = os.environ.get("OUTCOME_VERIFICATION_THRESHOLD", "10000.00")
+
+# SPEC §6: balances under this amount carry forward instead of being paid.
+MINIMUM_PAYOUT = os.environ.get("MINIMUM_PAYOUT", "50.00")

@@ -35,7 +35,9 @@ GROUP_PERMISSIONS = {
         "payouts.ledgerentry": ["view", "add"],
         "payouts.statementperiod": ["view", "add", "change"],
         "payouts.payoutrun": ["view", "add", "change"],
+        "payouts.payoutrunstatuschange": ["view"],
         "payouts.statement": ["view"],
+        "payouts.statementline": ["view"],
     },
     "Risk": {
         "portal.partner": ["view", "change"],

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from cascades import api as cascades_api
+from payouts import api as payouts_api
 from portal import api as portal_api
 from portal import views
 
@@ -29,6 +30,12 @@ ops_api = [
     ),
     path("signals/", cascades_api.SignalView.as_view(), name="ops-signals"),
     path("evaluations/", cascades_api.EvaluationView.as_view(), name="ops-evaluations"),
+    path("payout-runs/", payouts_api.PayoutRunView.as_view(), name="ops-payout-runs"),
+    path(
+        "payout-runs/<str:period>/",
+        payouts_api.PayoutRunDetailView.as_view(),
+        name="ops-payout-run",
+    ),
     path(
         "evaluations/<int:pk>/",
         cascades_api.EvaluationDetailView.as_view(),

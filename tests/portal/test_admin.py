@@ -73,8 +73,23 @@ def test_status_change_in_the_admin_needs_a_reason_and_is_recorded(client, super
     )
 
 
-def test_ledger_entries_cannot_be_added_changed_or_deleted_in_the_admin(client, superuser):
-    assert client.get("/admin/payouts/ledgerentry/add/").status_code == 403
+def test_staff_add_only_adjustments_to_the_ledger_and_each_needs_a_reason(client, superuser):
+    from payouts.models import LedgerEntry
+
+    partner = PartnerFactory()
+    form = {"partner": partner.pk, "amount": "-25.00", "currency": "USD",
+            "effective_date": "2026-11-20", "reason": " "}  # fmt: skip
+    refused = client.post("/admin/payouts/ledgerentry/add/", form)
+    assert "reason" in refused.context["adminform"].form.errors
+    assert not LedgerEntry.objects.exists()
+
+    client.post("/admin/payouts/ledgerentry/add/", {**form, "reason": "Duplicate deal"})
+
+    entry = LedgerEntry.objects.get()
+    assert (entry.kind, str(entry.amount), entry.reason, entry.created_by) == (
+        "adjustment", "-25.00", "Duplicate deal", superuser,
+    )  # fmt: skip
+    assert client.post(f"/admin/payouts/ledgerentry/{entry.pk}/delete/").status_code == 403
 
 
 def test_partner_list_filters_on_the_tier_in_force_today(client, superuser):

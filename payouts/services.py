@@ -1,0 +1,283 @@
+"""Payout runs (SPEC §6): statements per partner and currency, maker-checker, payment.
+
+A run is created whole in one transaction or not at all; creating it again for the
+same period returns the existing run unchanged.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+from collections import defaultdict
+from decimal import Decimal
+
+from dateutil.relativedelta import relativedelta
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from cascades.models import Reward
+from payouts.models import (
+    LedgerEntry,
+    PayoutRun,
+    PayoutRunStatusChange,
+    Statement,
+    StatementLine,
+    StatementPeriod,
+)
+from portal.models import Partner
+
+DUE_AFTER_DAYS = 30
+STATUS_TRANSITIONS = {
+    PayoutRun.Status.DRAFT: {PayoutRun.Status.APPROVED},
+    PayoutRun.Status.APPROVED: {PayoutRun.Status.PAID},
+    PayoutRun.Status.PAID: set(),
+}
+KIND_TO_LINE = {
+    LedgerEntry.Kind.STANDARD_COMMISSION: "standard_earnings",
+    LedgerEntry.Kind.CASCADE_REWARD: "cascade_earnings",
+    LedgerEntry.Kind.CLAWBACK: "clawbacks",
+    LedgerEntry.Kind.ADJUSTMENT: "adjustments",
+}
+
+
+def parse_period(value: str) -> datetime.date:
+    """'2026-11' → 2026-11-01, or a ValidationError naming `period`."""
+    try:
+        month = datetime.datetime.strptime(value, "%Y-%m").date()  # noqa: DTZ007 (a month)
+    except (TypeError, ValueError):
+        raise ValidationError({"period": f"Expected a month YYYY-MM, not {value!r}."}) from None
+    return month
+
+
+def period_end(month: datetime.date) -> datetime.date:
+    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
+
+
+def due_date(month: datetime.date) -> datetime.date:
+    """Net-30: the last day of the period plus 30 days."""
+    return period_end(month) + datetime.timedelta(days=DUE_AFTER_DAYS)
+
+
+def payout_amount(balance: Decimal) -> Decimal:
+    """What a balance pays: nothing at or below zero or under the minimum payout."""
+    minimum = Decimal(settings.MINIMUM_PAYOUT)
+    return balance if balance > 0 and balance >= minimum else Decimal("0.00")
+
+
+def _locked_period(month):
+    try:
+        with transaction.atomic():
+            StatementPeriod.objects.get_or_create(month=month)
+    except IntegrityError:
+        pass  # created by a concurrent run a moment ago
+    return StatementPeriod.objects.select_for_update().get(month=month)
+
+
+def payout_run_create(*, month: datetime.date, as_of: datetime.date, created_by=None):
+    """Create the run for `month` with its statements; (run, created). Runs go month by
+    month, only for a period that has ended by `as_of`."""
+    if month.day != 1:
+        raise ValidationError({"period": "A period is a calendar month."})
+    if period_end(month) >= as_of:
+        raise ValidationError({"period": f"{month:%Y-%m} has not ended yet."})
+    with transaction.atomic():
+        period = _locked_period(month)
+        existing = PayoutRun.objects.filter(period=period).first()
+        if existing is not None:
+            return existing, False
+        latest = PayoutRun.objects.order_by("-period__month").select_related("period").first()
+        if latest is not None:
+            expected = latest.period.month + relativedelta(months=1)
+            if month < latest.period.month:
+                raise ValidationError(
+                    {"period": f"{month:%Y-%m} is before the last run ({latest.period})."}
+                )
+            if month != expected:
+                raise ValidationError({"period": f"Run {expected:%Y-%m} first: runs go month by "
+                                                 "month."})  # fmt: skip
+        run = PayoutRun.objects.create(period=period, created_by=created_by)
+        PayoutRunStatusChange.objects.create(
+            run=run, to_status=run.status, changed_by=created_by, note="created"
+        )
+        _statements_create(run=run, month=month, issue_date=as_of)
+        period.status = StatementPeriod.Status.CLOSED
+        period.save(update_fields=["status"])
+    transaction.on_commit(lambda: _render_later(run.pk))
+    return run, True
+
+
+def _render_later(run_id):
+    from django_q.tasks import async_task
+
+    async_task("payouts.tasks.statements_render", run_id, task_name=f"statements-{run_id}")
+
+
+def _statements_create(*, run, month, issue_date):
+    end = period_end(month)
+    pending = LedgerEntry.objects.filter(effective_date__lte=end, line__isnull=True).exclude(
+        kind=LedgerEntry.Kind.PAYOUT
+    )
+    figures = defaultdict(lambda: defaultdict(lambda: Decimal("0.00")))
+    for partner_id, currency, kind, total in (
+        pending.values_list("partner_id", "currency", "kind").annotate(total=Sum("amount"))
+        .order_by()
+    ):  # fmt: skip
+        figures[(partner_id, currency)][KIND_TO_LINE[kind]] += total
+    previous = PayoutRun.objects.filter(period__month__lt=month).order_by("-period__month").first()
+    if previous is not None:
+        for partner_id, currency, closing in previous.statements.values_list(
+            "partner_id", "currency", "closing_balance"
+        ):
+            if closing:
+                figures[(partner_id, currency)]["opening_balance"] = closing
+    if not figures:
+        return []
+    tiers = dict(Partner.objects.with_tier_on(end).values_list("pk", "tier"))
+    exposure = clawback_exposure(end=end, keys=set(figures))
+    statements = []
+    for (partner_id, currency), lines in sorted(figures.items()):
+        balance = sum(lines.values(), Decimal("0.00"))
+        payable = payout_amount(balance)
+        statements.append(
+            Statement(
+                run=run,
+                partner_id=partner_id,
+                currency=currency,
+                tier=tiers.get(partner_id) or "",
+                opening_balance=lines["opening_balance"],
+                standard_earnings=lines["standard_earnings"],
+                cascade_earnings=lines["cascade_earnings"],
+                clawbacks=lines["clawbacks"],
+                adjustments=lines["adjustments"],
+                payable=payable,
+                closing_balance=balance - payable,
+                issue_date=issue_date,
+                due_date=due_date(month),
+                clawback_exposure=exposure.get((partner_id, currency), []),
+            )
+        )
+    Statement.objects.bulk_create(statements)
+    _lines_insert(run=run, end=end)
+    return statements
+
+
+def _lines_insert(*, run, end):
+    """Each pending entry lands on its partner's statement of this run: one statement."""
+    line, entry, statement = (
+        StatementLine._meta.db_table,
+        LedgerEntry._meta.db_table,
+        Statement._meta.db_table,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {line} (statement_id, entry_id)
+            SELECT s.id, e.id
+            FROM {entry} e
+            JOIN {statement} s
+              ON s.run_id = %s AND s.partner_id = e.partner_id AND s.currency = e.currency
+            WHERE e.effective_date <= %s AND e.kind <> %s
+              AND NOT EXISTS (SELECT 1 FROM {line} l WHERE l.entry_id = e.id)
+            ORDER BY e.id
+            """,
+            [run.pk, end, LedgerEntry.Kind.PAYOUT],
+        )
+
+
+def clawback_exposure(*, end: datetime.date, keys):
+    """(partner, currency) → the rewards still inside their clawback window on `end`."""
+    longest = 3650
+    rows = (
+        Reward.objects.filter(
+            trigger_date__lte=end, trigger_date__gte=end - datetime.timedelta(days=longest)
+        )
+        .annotate(clawed_back=Sum("clawbacks__amount"))
+        .values_list(
+            "engagement__partner_id",
+            "currency",
+            "engagement__customer__name",
+            "step_key",
+            "trigger_date",
+            "amount",
+            "clawed_back",
+            "engagement__snapshot__clawback__window_days",
+        )
+        .order_by("engagement__customer__name", "trigger_date", "id")
+    )
+    exposure = defaultdict(list)
+    for partner_id, currency, customer, step, trigger, amount, clawed, window in rows:
+        if (partner_id, currency) not in keys or window is None:
+            continue
+        closes = trigger + datetime.timedelta(days=int(window))
+        remaining = amount - (clawed or 0)
+        if closes >= end and remaining > 0:
+            exposure[(partner_id, currency)].append(
+                {
+                    "customer": customer,
+                    "step_key": step,
+                    "trigger_date": trigger.isoformat(),
+                    "amount": str(remaining),
+                    "window_closes": closes.isoformat(),
+                }
+            )
+    return exposure
+
+
+def _move(run, to_status, *, by=None, note=""):
+    if to_status not in STATUS_TRANSITIONS[PayoutRun.Status(run.status)]:
+        raise ValidationError({"status": f"A {run.status} run cannot become {to_status}."})
+    PayoutRunStatusChange.objects.create(
+        run=run, from_status=run.status, to_status=to_status, changed_by=by, note=note
+    )
+    run.status = to_status
+
+
+def _is_finance(user):
+    return user is not None and (user.is_superuser or user.groups.filter(name="Finance").exists())
+
+
+@transaction.atomic
+def payout_run_approve(*, run, by):
+    """Maker-checker: a Finance user other than the one who created the run approves it."""
+    run = PayoutRun.objects.select_for_update().get(pk=run.pk)
+    if not _is_finance(by):
+        raise ValidationError({"approved_by": "Only Finance approves payout runs."})
+    if run.created_by_id is not None and run.created_by_id == by.pk:
+        raise ValidationError(
+            {"approved_by": "The person who created a run cannot approve it too."}
+        )
+    _move(run, PayoutRun.Status.APPROVED, by=by)
+    run.approved_by, run.approved_at = by, timezone.now()
+    run.save(update_fields=["status", "approved_by", "approved_at"])
+    return run
+
+
+@transaction.atomic
+def payout_run_mark_paid(*, run, by, reference: str, paid_on: datetime.date):
+    """Record the payment of an approved run and post one payout entry per paid statement."""
+    run = PayoutRun.objects.select_for_update().get(pk=run.pk)
+    if not _is_finance(by):
+        raise ValidationError({"paid_by": "Only Finance records payments."})
+    reference = (reference or "").strip()
+    if not reference:
+        raise ValidationError({"payment_reference": "Give the payment's external reference."})
+    _move(run, PayoutRun.Status.PAID, by=by, note=reference)
+    run.paid_by, run.paid_at, run.payment_reference = by, timezone.now(), reference
+    run.save(update_fields=["status", "paid_by", "paid_at", "payment_reference"])
+    LedgerEntry.objects.bulk_create(
+        LedgerEntry(
+            partner_id=statement.partner_id,
+            kind=LedgerEntry.Kind.PAYOUT,
+            amount=-statement.payable,
+            currency=statement.currency,
+            effective_date=paid_on,
+            paid_statement=statement,
+            reason=f"Payout {run.period} ({reference})",
+            created_by=by,
+        )
+        for statement in run.statements.filter(payable__gt=0).order_by("id")
+    )
+    return run
