@@ -1,6 +1,9 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -114,7 +117,7 @@ class StatementInline(ReadOnlyAdminMixin, admin.TabularInline):
 
     @admin.display(description="PDF")
     def pdf_link(self, obj):
-        return format_html('<a href="{}">PDF</a>', obj.pdf.url) if obj.pdf else "rendering…"
+        return statement_pdf_link(obj)
 
 
 class StatusChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -202,6 +205,13 @@ class PayoutRunAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{run} approved.", messages.SUCCESS)
 
 
+def statement_pdf_link(statement):
+    if not statement.pdf_sha256:
+        return "rendering…"
+    url = reverse("admin:payouts_statement_pdf", args=[statement.pk])
+    return format_html('<a href="{}">PDF</a>', url)
+
+
 @admin.register(Statement)
 class StatementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["partner", "run", "currency", "opening_balance", "payable", "closing_balance",
@@ -212,7 +222,30 @@ class StatementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="PDF")
     def pdf_link(self, obj):
-        return format_html('<a href="{}">PDF</a>', obj.pdf.url) if obj.pdf else "—"
+        return statement_pdf_link(obj)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/pdf/",
+                self.admin_site.admin_view(self.pdf_view),
+                name="payouts_statement_pdf",
+            ),
+            *super().get_urls(),
+        ]
+
+    def pdf_view(self, request, pk):
+        """The issued PDF, to staff who may see statements (media files are not public)."""
+        statement = get_object_or_404(Statement, pk=pk)
+        if not self.has_view_permission(request, statement):
+            raise PermissionDenied
+        if not statement.pdf_sha256:
+            raise Http404("This statement's PDF is still being rendered.")
+        return FileResponse(
+            statement.pdf.open("rb"),
+            content_type="application/pdf",
+            filename=statement.pdf.name.rsplit("/", 1)[-1],
+        )
 
 
 @admin.register(StatementLine)

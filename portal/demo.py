@@ -21,6 +21,14 @@ from cascades.evaluation import engagements_evaluate
 from cascades.ingest import signals_ingest
 from cascades.models import Customer, Engagement
 from cascades.services import engagement_create
+from payouts.models import PayoutRun
+from payouts.services import (
+    due_date,
+    payout_run_approve,
+    payout_run_create,
+    payout_run_mark_paid,
+)
+from payouts.tasks import statements_render
 from portal.models import OpsToken, Partner, Tier, TierChange, User
 from portal.tokens import hash_token
 
@@ -95,6 +103,7 @@ class DemoSummary:
     engagements: int = 0
     signals: int = 0
     ops_token: str = ""
+    payout_runs: list = field(default_factory=list)
 
 
 def _user(email, full_name, **fields):
@@ -197,7 +206,7 @@ AS_OF_NOTE = "Demo data as of "
 
 
 @transaction.atomic
-def seed_demo(*, as_of: datetime.date) -> DemoSummary:
+def seed_demo(*, as_of: datetime.date, pdfs: bool = True) -> DemoSummary:
     """Create the demo program around `as_of`, or refresh the one that exists (same as-of)."""
     seeded = demo_as_of()
     if seeded is not None and seeded != as_of:
@@ -238,11 +247,32 @@ def seed_demo(*, as_of: datetime.date) -> DemoSummary:
         signals.extend(_signals(index, engagement, as_of))
     signals_ingest(items=signals)
     engagements_evaluate(as_of=as_of)
+    summary.payout_runs = _payout_runs(as_of, pdfs=pdfs)
     summary.customers = CUSTOMER_COUNT
     summary.engagements = CUSTOMER_COUNT
     summary.signals = len(signals)
     summary.ops_token = _demo_ops_token()
     return summary
+
+
+def _payout_runs(as_of, *, pdfs):
+    """The last three months' payout runs: two approved by Finance and paid, one in draft."""
+    maker = User.objects.get(email="staff@demo.example")
+    checker = User.objects.get(email="finance@demo.example")
+    runs = []
+    for months_back in (3, 2, 1):
+        month = (as_of - relativedelta(months=months_back)).replace(day=1)
+        run, _ = payout_run_create(month=month, as_of=as_of, created_by=maker)
+        if months_back > 1 and run.status == PayoutRun.Status.DRAFT:
+            payout_run_approve(run=run, by=checker)
+            payout_run_mark_paid(
+                run=run, by=checker, reference=f"DEMO-{month:%Y%m}",
+                paid_on=min(due_date(month) - datetime.timedelta(days=2), as_of),
+            )  # fmt: skip
+        if pdfs:
+            statements_render(run.pk)
+        runs.append(run)
+    return runs
 
 
 class DemoExists(Exception):

@@ -1,6 +1,8 @@
 """Settings for the test suite: the production settings with fast, local services."""
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-used-anywhere-else-0123456789")
 
@@ -22,3 +24,6 @@ Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 # Static files come from the finders; no collectstatic before the tests.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+
+# Issued statement PDFs from the tests stay out of the project's var/.
+MEDIA_ROOT = Path(tempfile.gettempdir()) / "portal-test-media"

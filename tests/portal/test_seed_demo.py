@@ -28,7 +28,7 @@ def snapshot():
 
 def seed(as_of=AS_OF):
     out = StringIO()
-    call_command("seed_demo", f"--as-of={as_of}", "--not-a-demo-site", stdout=out)
+    call_command("seed_demo", f"--as-of={as_of}", "--not-a-demo-site", "--skip-pdfs", stdout=out)
     return out.getvalue()
 
 
@@ -93,7 +93,7 @@ def test_demo_seeds_signals_and_evaluates_them():
 def test_seed_demo_keeps_its_date_and_refuses_another(capsys):
     seed()
     out = StringIO()
-    call_command("seed_demo", "--not-a-demo-site", stdout=out)  # keeps 2026-11-25
+    call_command("seed_demo", "--not-a-demo-site", "--skip-pdfs", stdout=out)  # keeps its date
     assert "as of 2026-11-25" in out.getvalue()
     with pytest.raises(CommandError, match="seeded as of 2026-11-25"):
         seed("2026-12-01")
@@ -103,3 +103,19 @@ def test_seed_demo_refuses_to_run_on_a_production_site():
     with pytest.raises(CommandError, match="DEBUG=1 only"):
         call_command("seed_demo", f"--as-of={AS_OF}", stdout=StringIO())
     assert User.objects.count() == 0
+
+
+def test_demo_has_paid_and_draft_payout_runs_with_issued_pdfs():
+    from payouts.models import PayoutRun, Statement
+    from payouts.reconciliation import reconcile
+
+    call_command("seed_demo", f"--as-of={AS_OF}", "--not-a-demo-site", stdout=StringIO())
+
+    runs = PayoutRun.objects.order_by("period__month")
+    assert [(f"{r.period.month:%Y-%m}", r.status) for r in runs] == [
+        ("2026-08", "paid"),
+        ("2026-09", "paid"),
+        ("2026-10", "draft"),
+    ]
+    assert not Statement.objects.filter(pdf_sha256="").exists()
+    assert reconcile() == []

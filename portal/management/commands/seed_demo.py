@@ -17,12 +17,17 @@ class Command(BaseCommand):
             help="The demo's today, YYYY-MM-DD (default: today).",
         )
         parser.add_argument(
+            "--skip-pdfs",
+            action="store_true",
+            help="Do not render the statements' PDFs now (the task cluster will).",
+        )
+        parser.add_argument(
             "--not-a-demo-site",
             action="store_true",
             help="Seed although DEBUG is off (for test databases only).",
         )
 
-    def handle(self, *args, as_of=None, not_a_demo_site=False, **options):
+    def handle(self, *args, as_of=None, not_a_demo_site=False, skip_pdfs=False, **options):
         if not settings.DEBUG and not not_a_demo_site:
             raise CommandError(
                 "seed_demo creates accounts with a published password: it runs with DEBUG=1 only."
@@ -30,7 +35,7 @@ class Command(BaseCommand):
         # Without --as-of, an existing demo keeps the date it was seeded with.
         as_of = as_of or demo_as_of() or timezone.localdate()
         try:
-            summary = seed_demo(as_of=as_of)
+            summary = seed_demo(as_of=as_of, pdfs=not skip_pdfs)
         except DemoExists as exists:
             raise CommandError(
                 f"{exists} Remove var/portal.sqlite3 (make demo-reset) to seed another date."
@@ -51,3 +56,5 @@ class Command(BaseCommand):
         for email, role in summary.staff_logins:
             out.write(f"  {email:<32} {role}")
         out.write(f"Ops API token (README walk-through): {summary.ops_token}")
+        for run in summary.payout_runs:
+            out.write(f"Payout run {run.period}: {run.status}, {run.statements.count()} statements")
