@@ -4,8 +4,10 @@ The ledger is append-only: corrections are new entries. Periods, runs and
 statements are shells the payouts issue fills in.
 """
 
+from decimal import Decimal
+
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
 from django.utils import timezone
 
 from cascades.models import Clawback, Engagement, Reward
@@ -177,6 +179,17 @@ class PayoutRunStatusChange(models.Model):
         return f"{self.run}: {self.from_status or 'new'} → {self.to_status}"
 
 
+STATEMENT_TOTAL = (
+    F("opening_balance")
+    + F("standard_earnings")
+    + F("cascade_earnings")
+    + F("clawbacks")
+    + F("adjustments")
+    - F("payable")
+)
+HALF_MILLI = Value(Decimal("0.0005"))
+
+
 class Statement(models.Model):
     """One partner's earnings statement for a period, in one currency (SPEC §6).
 
@@ -211,14 +224,9 @@ class Statement(models.Model):
             ),
             models.CheckConstraint(condition=Q(payable__gte=0), name="statement_payable_positive"),
             models.CheckConstraint(
-                condition=Q(
-                    closing_balance=F("opening_balance")
-                    + F("standard_earnings")
-                    + F("cascade_earnings")
-                    + F("clawbacks")
-                    + F("adjustments")
-                    - F("payable")
-                ),
+                # Equal to the cent; the tolerance only absorbs SQLite's floating point.
+                condition=Q(closing_balance__gte=STATEMENT_TOTAL - HALF_MILLI)
+                & Q(closing_balance__lte=STATEMENT_TOTAL + HALF_MILLI),
                 name="statement_lines_add_up",
             ),
         ]

@@ -290,3 +290,19 @@ def test_two_runs_of_one_period_started_at_once_make_one_run():
     assert PayoutRun.objects.count() == 1
     assert Statement.objects.count() == 3
     assert StatementLine.objects.count() == 3
+
+
+def test_statement_figures_with_cents_are_accepted_exactly_and_wrong_ones_refused(engagement):
+    from django.db import IntegrityError, transaction
+
+    run = run_for(NOV)
+    fields = {
+        "run": run, "partner": engagement.partner, "currency": "EUR",
+        "opening_balance": Decimal("-20000.00"), "cascade_earnings": Decimal("3634.56"),
+        "clawbacks": Decimal("-0.07"), "issue_date": D(2026, 12, 1), "due_date": D(2026, 12, 30),
+    }  # fmt: skip
+    Statement.objects.create(**fields, closing_balance=Decimal("-16365.51"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Statement.objects.create(
+            **{**fields, "currency": "GBP"}, closing_balance=Decimal("-16365.50")
+        )

@@ -1,0 +1,264 @@
+"""Earnings statements as PDF (SPEC §6), rendered with WeasyPrint.
+
+`statement_context` gathers everything the document shows (a bounded number of
+queries, however many detail rows); `statement_pdf_bytes` renders it. WeasyPrint
+only ever reads the project's own static files: `StaticOnlyURLFetcher` refuses
+remote URLs and `file://`, so a statement never fetches anything over the network.
+"""
+
+from __future__ import annotations
+
+import datetime
+import mimetypes
+import os
+import posixpath
+from decimal import Decimal
+from urllib.parse import unquote, urlsplit
+from urllib.request import DataHandler, Request
+
+from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.template.loader import render_to_string
+from django.utils import dateformat, translation
+from weasyprint import HTML
+from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
+
+from payouts.models import LedgerEntry
+from portal.models import Tier
+from portal.money import CURRENCY_MINOR_UNITS, round_money
+
+PROGRAM_NAME = "Cascade rewards partner program"
+TEMPLATE = "payouts/statement_pdf.html"
+
+# The document's base URL. WeasyPrint turns a base URL without a scheme (such as
+# "/static/") into a file:// URL, so the static files get an origin of their own on
+# a reserved name (RFC 2606) that never resolves. Nothing under it is fetched over a
+# network: StaticOnlyURLFetcher maps its paths to the staticfiles finders.
+STATIC_ORIGIN = "https://static.statement.invalid"
+STATIC_PREFIX = "/static/"
+STATIC_BASE_URL = STATIC_ORIGIN + STATIC_PREFIX
+
+
+# -- URL fetching -----------------------------------------------------------------
+
+
+def _static_path(url: str) -> str | None:
+    """The static file path `url` names (relative to the static roots), or None."""
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc:
+        if f"{parts.scheme}://{parts.netloc}".lower() != STATIC_ORIGIN:
+            return None
+        path = unquote(parts.path)
+    else:
+        path = unquote(parts.path)
+        if not path.startswith("/"):
+            path = STATIC_PREFIX + path  # relative to the static root
+    if not path.startswith(STATIC_PREFIX):
+        return None
+    relative = posixpath.normpath(path[len(STATIC_PREFIX) :])
+    if relative in ("", ".") or relative.startswith(("..", "/")) or "\\" in relative:
+        return None
+    return relative
+
+
+def static_only_url_fetcher(url, timeout=10, ssl_context=None) -> URLFetcherResponse:
+    """Serve the project's static files and `data:` URLs; refuse everything else.
+
+    Accepts "/static/css/x.css", "css/x.css" (relative to the static root) and the
+    same paths under STATIC_BASE_URL (what WeasyPrint asks for once it has joined a
+    relative URL to the document's base URL). Raises ValueError for any other URL:
+    http(s), file://, ftp and so on. `timeout` and `ssl_context` are accepted for
+    compatibility with WeasyPrint's fetcher signature and unused: nothing here
+    touches the network.
+
+    WeasyPrint 70 needs a URLFetcher instance, not a function: pass
+    `StaticOnlyURLFetcher()` as `url_fetcher`.
+    """
+    if url.startswith("data:"):
+        response = DataHandler().data_open(Request(url))
+        return URLFetcherResponse(
+            url, body=response.read(), headers={"Content-Type": response.headers["Content-Type"]}
+        )
+    relative = _static_path(url)
+    if relative is None:
+        raise ValueError(f"Statements only load the project's static files, not {url!r}.")
+    found = finders.find(relative)
+    if not found or not os.path.isfile(found):
+        raise ValueError(f"No static file {relative!r}.")
+    with open(found, "rb") as file:
+        body = file.read()
+    mime_type = mimetypes.guess_type(relative)[0] or "application/octet-stream"
+    if mime_type.startswith("text/") or mime_type == "image/svg+xml":
+        mime_type += "; charset=utf-8"
+    served_url = STATIC_BASE_URL + relative  # relative URLs inside a stylesheet join to it
+    return URLFetcherResponse(served_url, body=body, headers={"Content-Type": mime_type})
+
+
+class StaticOnlyURLFetcher(URLFetcher):
+    """WeasyPrint 70's fetcher interface around `static_only_url_fetcher`.
+
+    With `fail_on_errors=False` (the default) a refused resource is logged by
+    WeasyPrint and skipped; with True it stops the rendering.
+    """
+
+    def fetch(self, url, headers=None):
+        return static_only_url_fetcher(url)
+
+
+# -- The document's content -----------------------------------------------------------
+
+
+def _money(amount, currency: str) -> str:
+    """'12,480.00', '-600.00': the currency's minor units, whatever the active locale."""
+    amount = round_money(Decimal(amount), currency)
+    text = f"{abs(amount):,.{CURRENCY_MINOR_UNITS[currency]}f}"
+    return f"-{text}" if amount < 0 else text
+
+
+def _date(value: datetime.date | str) -> str:
+    """'31 December 2026'."""
+    if isinstance(value, str):
+        value = datetime.date.fromisoformat(value)
+    return dateformat.format(value, "j F Y")
+
+
+def _tier_label(tier: str) -> str:
+    if not tier:
+        return "—"
+    return Tier(tier).label if tier in Tier.values else tier.replace("_", " ").title()
+
+
+def _engagement_of(entry: LedgerEntry):
+    if entry.engagement_id is None and entry.clawback_id is not None:
+        return entry.clawback.reward.engagement
+    return entry.engagement
+
+
+def _detail_row(entry: LedgerEntry, currency: str) -> dict:
+    engagement = _engagement_of(entry)
+    reward = entry.reward or (entry.clawback.reward if entry.clawback_id else None)
+    if entry.kind == LedgerEntry.Kind.CASCADE_REWARD:
+        milestone = reward.step_key
+    elif entry.kind == LedgerEntry.Kind.CLAWBACK:
+        kind = entry.clawback.get_kind_display() if entry.clawback_id else "Clawback"
+        milestone = f"{kind} of {reward.step_key}" if reward else kind
+    elif entry.kind == LedgerEntry.Kind.STANDARD_COMMISSION:
+        milestone = "Deal signed"
+    else:
+        milestone = entry.reason or entry.get_kind_display()
+    return {
+        "customer": engagement.customer.name if engagement else "",
+        "engagement": engagement.external_id if engagement else "",
+        "type": entry.get_kind_display(),
+        "milestone": milestone,
+        "date": _date(entry.effective_date),
+        "amount": _money(entry.amount, currency),
+    }
+
+
+def _detail_order(entry: LedgerEntry):
+    """By customer name, then date; entries without a customer (adjustments) last."""
+    engagement = _engagement_of(entry)
+    name = engagement.customer.name.casefold() if engagement else ""
+    return (engagement is None, name, entry.effective_date, entry.pk)
+
+
+def _carry_forward_reason(balance: Decimal, payable: Decimal, currency: str) -> str:
+    if payable > 0:
+        return ""
+    if balance <= 0:
+        why = "is at or below zero"
+    else:
+        minimum = _money(Decimal(settings.MINIMUM_PAYOUT), currency)
+        why = f"is under the minimum payout of {minimum} {currency}"
+    return (
+        f"Nothing is paid for this period: the balance of {_money(balance, currency)} "
+        f"{currency} {why}, so it carries forward to the next statement."
+    )
+
+
+def statement_context(statement) -> dict:
+    """Everything the statement document shows, formatted for display.
+
+    Queries: the run, period and partner when the statement was not loaded with
+    them (`select_related("run__period", "partner")`), and one for the detail rows.
+    """
+    currency = statement.currency
+    period = statement.run.period
+    partner = statement.partner
+    entries = list(
+        LedgerEntry.objects.filter(line__statement=statement)
+        .select_related(
+            "engagement__customer",
+            "reward",
+            "clawback__reward__engagement__customer",
+        )
+        .order_by()
+    )
+
+    def money(amount):
+        return _money(amount, currency)
+
+    with translation.override("en"):
+        details = [_detail_row(e, currency) for e in sorted(entries, key=_detail_order)]
+        details_total = sum((Decimal(e.amount) for e in entries), Decimal("0"))
+        balance = statement.closing_balance + statement.payable
+        summary = [
+            ("Opening balance carried forward", statement.opening_balance, "line"),
+            ("Standard deal earnings", statement.standard_earnings, "line"),
+            ("Cascade earnings", statement.cascade_earnings, "line"),
+            ("Clawbacks", statement.clawbacks, "line"),
+            ("Adjustments", statement.adjustments, "line"),
+            ("Balance before payout", balance, "subtotal"),
+            ("Payable", statement.payable, "payable"),
+            ("Closing balance carried forward", statement.closing_balance, "closing"),
+        ]
+        exposure = [
+            {
+                "customer": item["customer"],
+                "step_key": item["step_key"],
+                "trigger_date": _date(item["trigger_date"]),
+                "window_closes": _date(item["window_closes"]),
+                "amount": money(item["amount"]),
+            }
+            for item in statement.clawback_exposure or []
+        ]
+        return {
+            "program_name": PROGRAM_NAME,
+            "statement_number": statement.pk,
+            "partner_name": partner.name,
+            "partner_external_id": partner.external_id,
+            "tier": _tier_label(statement.tier),
+            "period": dateformat.format(period.month, "F Y"),
+            "issue_date": _date(statement.issue_date),
+            "due_date": _date(statement.due_date),
+            "currency": currency,
+            "summary": [
+                {"label": label, "amount": money(amount), "role": role}
+                for label, amount, role in summary
+            ],
+            "payable": money(statement.payable),
+            "is_paid_out": statement.payable > 0,
+            "carry_forward_reason": _carry_forward_reason(balance, statement.payable, currency),
+            "closing_balance": money(statement.closing_balance),
+            "details": details,
+            "details_total": money(details_total),
+            "exposure": exposure,
+            "exposure_total": money(
+                sum((Decimal(i["amount"]) for i in statement.clawback_exposure or []), Decimal(0))
+            ),
+        }
+
+
+def statement_pdf_bytes(statement) -> bytes:
+    """The statement rendered to PDF.
+
+    A resource the template names that cannot be loaded stops the rendering (a
+    RuntimeError) rather than producing an unstyled document: the issued file is
+    kept for good."""
+    html = render_to_string(TEMPLATE, statement_context(statement))
+    fetcher = StaticOnlyURLFetcher(fail_on_errors=True)
+    try:
+        return HTML(string=html, base_url=STATIC_BASE_URL, url_fetcher=fetcher).write_pdf()
+    except FatalURLFetchingError as error:  # a BaseException: make it an ordinary error
+        raise RuntimeError(f"Statement {statement.pk}: {error}") from error
