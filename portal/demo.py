@@ -271,6 +271,7 @@ def _payout_runs(as_of, *, pdfs):
             )  # fmt: skip
         if pdfs:
             statements_render(run.pk)
+        run.refresh_from_db()
         runs.append(run)
     return runs
 
