@@ -415,7 +415,7 @@ def _clawback_reason(clawback):
     if clawback.kind == Clawback.Kind.REVERSAL:
         return f"Reversal of {clawback.reward.step_key}: churn dated {clawback.cause_date:%Y-%m-%d}"
     return (
-        f"Clawback of {clawback.reward.step_key} ({clawback.percent.normalize()} %): "
+        f"Clawback of {clawback.reward.step_key} ({clawback.percent.normalize():f} %): "
         f"churn or chargeback on {clawback.cause_date:%Y-%m-%d}"
     )
 

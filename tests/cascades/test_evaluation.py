@@ -308,3 +308,12 @@ def test_a_late_churn_dated_on_the_trigger_date_reverses_the_reward():
         ("cascade_reward", D(2026, 6, 15), Decimal("960.00")),
         ("clawback", D(2026, 6, 15), Decimal("-960.00")),
     ]
+
+
+def test_a_clawback_entry_says_why_in_plain_numbers():
+    engagement = engagement_with(TENURE_3M)
+    signal(engagement, "churn", D(2026, 7, 1))
+    engagements_evaluate(as_of=D(2026, 8, 1))
+    assert LedgerEntry.objects.get(kind="clawback").reason == (
+        "Clawback of active_3m (100 %): churn or chargeback on 2026-07-01"
+    )
