@@ -18,7 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from cascades.models import Reward
+from cascades.models import CascadeStructure, Reward
 from payouts.models import (
     LedgerEntry,
     PayoutRun,
@@ -189,7 +189,14 @@ def _lines_insert(*, run, end):
 
 def clawback_exposure(*, end: datetime.date, keys):
     """(partner, currency) → the rewards still inside their clawback window on `end`."""
-    longest = 3650
+    # Only rewards young enough to be inside the longest window any structure has.
+    longest = max(
+        (
+            int(document["clawback"]["window_days"])
+            for document in CascadeStructure.objects.values_list("document", flat=True)
+        ),
+        default=0,
+    )
     rows = (
         Reward.objects.filter(
             trigger_date__lte=end, trigger_date__gte=end - datetime.timedelta(days=longest)
