@@ -127,13 +127,13 @@ def parse_args(argv=None):
 # --- environment and database -------------------------------------------------------------
 
 
-def configure(args):
+def configure(args, script="bench/evaluate.py"):
     """Point Django at the dedicated benchmark database; refuse anything but PostgreSQL."""
     url = os.environ.get("DATABASE_URL", "")
     parts = urlsplit(url)
     if parts.scheme not in ("postgres", "postgresql", "pgsql"):
         sys.exit(
-            "bench/evaluate.py measures PostgreSQL only: set DATABASE_URL=postgres://... "
+            f"{script} measures PostgreSQL only: set DATABASE_URL=postgres://... "
             f"(got {url or 'nothing'!r})"
         )
     name = args.database or parts.path.lstrip("/") or "portal_bench"

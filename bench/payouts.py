@@ -62,7 +62,6 @@ import time
 from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -190,26 +189,6 @@ def parse_args(argv=None):
     if args.pdf_repeats < 1:
         parser.error("--pdf-repeats must be at least 1")
     return args
-
-
-def check_database_url(args):
-    """The checks bench.evaluate.configure makes, with this script's name in the message."""
-    url = os.environ.get("DATABASE_URL", "")
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        sys.exit(
-            "bench/payouts.py measures PostgreSQL only: set DATABASE_URL=postgres://... "
-            f"(got {url or 'nothing'!r})"
-        )
-    name = args.database or parts.path.lstrip("/") or "portal_bench"
-    if "bench" not in name:
-        sys.exit(
-            f"Refusing to use database {name!r}: the benchmark drops and recreates it, so its "
-            "name must contain 'bench' (e.g. portal_bench)."
-        )
-
-
-# --- data generation ------------------------------------------------------------------------
 
 
 def _days(start, end):
@@ -819,8 +798,7 @@ def measure_pdfs(run, repeats):
 
 def main(argv=None):
     args = parse_args(argv)
-    check_database_url(args)
-    name = configure(args)
+    name = configure(args, script="bench/payouts.py")
     from django.conf import settings
     from django.db import connection
 
