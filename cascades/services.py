@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from attestations.models import Outcome, OutcomeAgreement
+from attestations.services import signing_request_issue
 from cascades import engine
 from cascades.models import CascadeStructure, Customer, Engagement
 from cascades.structures import Structure, validate_document
@@ -129,6 +130,8 @@ def engagement_create(
             )
             for o in outcomes
         )
+        # The customer signs the agreement from an emailed link (SPEC §4).
+        signing_request_issue(agreement=agreement)
     return engagement
 
 

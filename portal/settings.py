@@ -263,3 +263,10 @@ OUTCOME_VERIFICATION_THRESHOLD = os.environ.get("OUTCOME_VERIFICATION_THRESHOLD"
 
 # SPEC §6: balances under this amount carry forward instead of being paid.
 MINIMUM_PAYOUT = os.environ.get("MINIMUM_PAYOUT", "50.00")
+
+# SPEC §4: signing links expire after this many days; evidence files are size-limited.
+ATTESTATION_LINK_DAYS = env_int("ATTESTATION_LINK_DAYS", 14)
+EVIDENCE_MAX_BYTES = env_int("EVIDENCE_MAX_BYTES", 10 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Where emailed links point.
+PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000")

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from attestations import views as attestation_views
 from cascades import api as cascades_api
 from payouts import api as payouts_api
 from portal import api as portal_api
@@ -50,6 +51,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("engagements/<str:external_id>/", views.engagement_detail, name="engagement_detail"),
     path("healthz", views.healthz, name="healthz"),
+    path("attest/<str:token>/", attestation_views.sign, name="attestation_sign"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

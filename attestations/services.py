@@ -1,0 +1,308 @@
+"""Signing links, signatures, verification and decisions (SPEC §4).
+
+A link is signed (Django's TimestampSigner), expires, and is used once: the
+request row is locked while the signature is written, in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import uuid
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from attestations.models import Attestation, Decision, Outcome, SigningRequest, Verification
+
+SALT = "attestations.signing-link"
+CONSENT_TEXT = (
+    "I confirm that I am authorised to sign for the customer, that the information above "
+    "is true and complete, and that I sign it electronically."
+)
+
+
+class LinkProblem(Exception):
+    """Why a signing link cannot be used: tampered, expired, used or revoked."""
+
+    MESSAGES = {
+        "tampered": "This link is not valid. Please use the link exactly as it was emailed.",
+        "expired": "This link has expired. Ask your partner program contact for a new one.",
+        "used": "This link has already been used: the form was signed.",
+        "revoked": "This link was withdrawn. A newer link may have been sent to you.",
+    }
+
+    def __init__(self, reason):
+        self.reason = reason
+        super().__init__(self.MESSAGES[reason])
+
+
+def link_days():
+    return int(settings.ATTESTATION_LINK_DAYS)
+
+
+def signing_path(request: SigningRequest) -> str:
+    token = signing.TimestampSigner(salt=SALT).sign(str(request.token))
+    return reverse("attestation_sign", args=[token])
+
+
+def signing_url(request: SigningRequest) -> str:
+    return settings.PORTAL_BASE_URL.rstrip("/") + signing_path(request)
+
+
+def signing_request_issue(*, agreement, outcome=None, now=None):
+    """A fresh link for the agreement (or one outcome); any open one is revoked first."""
+    now = now or timezone.now()
+    purpose = SigningRequest.Purpose.OUTCOME if outcome else SigningRequest.Purpose.AGREEMENT
+    with transaction.atomic():
+        SigningRequest.objects.filter(
+            agreement=agreement, outcome=outcome, used_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=now)
+        request = SigningRequest.objects.create(
+            agreement=agreement,
+            outcome=outcome,
+            purpose=purpose,
+            token=uuid.uuid4(),
+            sent_to=agreement.engagement.customer.contact_email,
+            created_at=now,
+            expires_at=now + datetime.timedelta(days=link_days()),
+        )
+        transaction.on_commit(lambda: _send(request, "link"))
+    return request
+
+
+def signing_request_revoke(*, request, now=None):
+    SigningRequest.objects.filter(pk=request.pk, used_at__isnull=True).update(
+        revoked_at=now or timezone.now()
+    )
+
+
+def _send(request, kind):
+    what = "sign the Outcome Attestation Agreement" if request.outcome_id is None else (
+        f"attest the outcome “{request.outcome.title}”"
+    )  # fmt: skip
+    subject = {
+        "link": "Please " + what,
+        "reminder": "Reminder: please " + what,
+    }[kind]
+    body = (
+        f"Hello,\n\n{request.agreement.engagement.partner.name} introduced your company to "
+        f"our partner program. Please {what} on this one-page form (no account needed):\n\n"
+        f"{signing_url(request)}\n\n"
+        f"The link works once and expires on {request.expires_at:%Y-%m-%d}.\n"
+    )
+    send_mail(subject, body, None, [request.sent_to])
+
+
+def signing_request_for(token: str, *, now=None) -> SigningRequest:
+    """The request a link names, or LinkProblem saying why it cannot be used."""
+    now = now or timezone.now()
+    signer = signing.TimestampSigner(salt=SALT)
+    try:
+        value = signer.unsign(token, max_age=datetime.timedelta(days=link_days()))
+    except signing.SignatureExpired:
+        raise LinkProblem("expired") from None
+    except signing.BadSignature:
+        raise LinkProblem("tampered") from None
+    request = (
+        SigningRequest.objects.select_related(
+            "agreement__engagement__customer", "agreement__engagement__partner", "outcome"
+        )
+        .filter(token=value)
+        .first()
+    )
+    if request is None:
+        raise LinkProblem("tampered")
+    if request.used_at is not None:
+        raise LinkProblem("used")
+    if request.revoked_at is not None:
+        raise LinkProblem("revoked")
+    if request.expires_at <= now:
+        raise LinkProblem("expired")
+    return request
+
+
+def shown_content(request: SigningRequest) -> dict:
+    """What the form shows for this request: the part of the signed content staff wrote."""
+    engagement = request.agreement.engagement
+    content = {
+        "document": "Outcome Attestation Agreement"
+        if request.outcome_id is None
+        else "Outcome attestation",
+        "engagement": engagement.external_id,
+        "customer": engagement.customer.name,
+        "partner": engagement.partner.name,
+        "signed_at": engagement.signed_at.isoformat(),
+    }
+    outcomes = [request.outcome] if request.outcome_id else request.agreement.outcomes.all()
+    content["outcomes"] = [
+        {
+            "key": o.key,
+            "title": o.title,
+            "methodology": o.methodology,
+            "target": format(o.target.normalize(), "f"),
+            "unit": o.unit,
+            "due_months": o.due_months,
+            "verification_required": o.verification_required,
+        }
+        for o in outcomes
+    ]
+    content["consent_text"] = CONSENT_TEXT
+    return content
+
+
+def content_hash(content: dict) -> str:
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def attestation_sign(*, token, values, evidence=None, ip=None, user_agent="", now=None):
+    """Record the signature of the request `token` names, once. `values` are the form's
+    cleaned fields; `evidence` an already sniffed upload or None."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        request = signing_request_for(token, now=now)
+        request = SigningRequest.objects.select_for_update().get(pk=request.pk)
+        if request.used_at is not None:  # signed by a concurrent submission a moment ago
+            raise LinkProblem("used")
+        evidence_sha256 = ""
+        if evidence is not None:
+            digest = hashlib.sha256()
+            for chunk in evidence.chunks():
+                digest.update(chunk)
+            evidence_sha256 = digest.hexdigest()
+            evidence.seek(0)
+        content = shown_content(request)
+        achieved = values.get("achieved_value")
+        content["signed"] = {
+            "achieved_value": None if achieved is None else format(achieved.normalize(), "f"),
+            "evidence_summary": values.get("evidence_summary", ""),
+            "evidence_sha256": evidence_sha256,
+            "signer_name": values["signer_name"],
+            "signer_title": values["signer_title"],
+            "signer_email": values["signer_email"],
+            "consent": True,
+            "typed_signature": values["typed_signature"],
+            "signed_at": now.isoformat(),
+        }
+        attestation = Attestation(
+            request=request,
+            agreement=request.agreement,
+            outcome=request.outcome,
+            achieved_value=achieved,
+            evidence_summary=values.get("evidence_summary", ""),
+            evidence_sha256=evidence_sha256,
+            signer_name=values["signer_name"],
+            signer_title=values["signer_title"],
+            signer_email=values["signer_email"],
+            consent=True,
+            typed_signature=values["typed_signature"],
+            signed_at=now,
+            ip_address=ip,
+            user_agent=(user_agent or "")[:500],
+            content=content,
+            content_sha256=content_hash(content),
+        )
+        if evidence is not None:
+            attestation.evidence_file.save(evidence.name, evidence, save=False)
+        attestation.save()
+        request.used_at = now
+        request.save(update_fields=["used_at"])
+        if request.outcome_id is None:
+            agreement = request.agreement
+            agreement.signed_at = now
+            agreement.save(update_fields=["signed_at"])
+        elif not request.outcome.verification_required:
+            # Without verification required, an attestation is accepted when signed.
+            attestation_decide(
+                attestation=attestation, verdict=Decision.Verdict.ACCEPTED,
+                on=timezone.localdate(now),
+            )  # fmt: skip
+    return attestation
+
+
+def verification_record(*, attestation, source, verified_value, note="", by=None):
+    if attestation.outcome_id is None:
+        raise ValidationError({"attestation": "Only outcome attestations are verified."})
+    return Verification.objects.create(
+        attestation=attestation, source=source, verified_value=verified_value, note=note,
+        recorded_by=by,
+    )  # fmt: skip
+
+
+@transaction.atomic
+def attestation_decide(*, attestation, verdict, on: datetime.date, reason="", by=None):
+    """Accept or reject an outcome attestation; acceptance fires the outcome step with
+    `on` as its trigger date."""
+    if attestation.outcome_id is None:
+        raise ValidationError({"attestation": "An agreement is signed, not accepted."})
+    if Decision.objects.filter(attestation=attestation).exists():
+        raise ValidationError({"verdict": "This attestation has been decided already."})
+    outcome = Outcome.objects.select_for_update().get(pk=attestation.outcome_id)
+    if verdict == Decision.Verdict.REJECTED and not (reason or "").strip():
+        raise ValidationError({"reason": "Say why the attestation is rejected."})
+    if (
+        verdict == Decision.Verdict.ACCEPTED
+        and outcome.verification_required
+        and not attestation.verifications.exists()
+    ):
+        raise ValidationError(
+            {"verdict": "This outcome needs independent verification before it is accepted."}
+        )
+    decision = Decision.objects.create(
+        attestation=attestation, verdict=verdict, decided_on=on, reason=reason, decided_by=by
+    )
+    if verdict == Decision.Verdict.ACCEPTED and outcome.accepted_on is None:
+        outcome.accepted_on = on
+        outcome.save(update_fields=["accepted_on"])
+        from cascades.tasks import evaluation_enqueue
+
+        evaluation_enqueue(
+            as_of=max(on, timezone.localdate()),
+            engagement_ids=[attestation.agreement.engagement_id],
+            requested_by="outcome accepted",
+        )
+    return decision
+
+
+def attestations_daily(*, as_of: datetime.date, now=None):
+    """Send each outcome's link when it falls due, and reminders 7 days and 1 day before a
+    link expires. Safe to run twice a day."""
+    from dateutil.relativedelta import relativedelta
+
+    now = now or timezone.now()
+    sent = 0
+    # Each outcome gets its link once, automatically; staff reissue expired ones.
+    due = Outcome.objects.filter(
+        agreement__signed_at__isnull=False, accepted_on__isnull=True, requests__isnull=True
+    ).select_related("agreement__engagement")
+    for outcome in due:
+        if (
+            outcome.agreement.engagement.signed_at + relativedelta(months=outcome.due_months)
+            <= as_of
+        ):
+            signing_request_issue(agreement=outcome.agreement, outcome=outcome, now=now)
+            sent += 1
+    open_requests = SigningRequest.objects.filter(
+        used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+    ).select_related("agreement__engagement__partner", "outcome")
+    for request in open_requests:
+        left = request.expires_at - now
+        if left <= datetime.timedelta(days=1) and request.reminded_1_day_at is None:
+            field = "reminded_1_day_at"
+        elif left <= datetime.timedelta(days=7) and request.reminded_7_days_at is None:
+            field = "reminded_7_days_at"
+        else:
+            continue
+        if SigningRequest.objects.filter(pk=request.pk, **{f"{field}__isnull": True}).update(
+            **{field: now}
+        ):
+            _send(request, "reminder")
+            sent += 1
+    return sent
