@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from attestations import api as attestations_api
 from attestations import views as attestation_views
 from cascades import api as cascades_api
 from payouts import api as payouts_api
@@ -31,6 +32,7 @@ ops_api = [
     ),
     path("signals/", cascades_api.SignalView.as_view(), name="ops-signals"),
     path("evaluations/", cascades_api.EvaluationView.as_view(), name="ops-evaluations"),
+    path("attestations/", attestations_api.AttestationListView.as_view(), name="ops-attestations"),
     path("payout-runs/", payouts_api.PayoutRunView.as_view(), name="ops-payout-runs"),
     path(
         "payout-runs/<str:period>/",

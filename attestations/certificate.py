@@ -1,0 +1,21 @@
+"""The certificate of a signing: a printable page (HTML) and its PDF, for staff."""
+
+from django.template.loader import render_to_string
+from weasyprint import HTML
+
+from payouts.pdf import STATIC_BASE_URL, StaticOnlyURLFetcher
+
+TEMPLATE = "attestations/certificate.html"
+
+
+def certificate_html(attestation) -> str:
+    return render_to_string(TEMPLATE, {"attestation": attestation, "content": attestation.content})
+
+
+def certificate_pdf_bytes(attestation) -> bytes:
+    """The same page through WeasyPrint, which reads only the project's static files."""
+    return HTML(
+        string=certificate_html(attestation),
+        base_url=STATIC_BASE_URL,
+        url_fetcher=StaticOnlyURLFetcher(),
+    ).write_pdf()

@@ -1,0 +1,102 @@
+"""Staff review in the admin, the certificate of signing, and the ops API listing."""
+
+import subprocess
+
+import pytest
+from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
+
+from attestations.models import Attestation, Decision, Verification
+from attestations.services import signing_request_issue
+from portal.tokens import ops_token_issue
+from tests.attestations.test_signing import engagement_with_outcome, sign
+from tests.portal.factories import StaffUserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def attested(client):
+    """A high-value outcome (needs verification), attested by the customer."""
+    engagement = engagement_with_outcome(acv="100000.00")
+    agreement = engagement.outcome_agreement
+    sign(client, agreement.requests.get())
+    outcome = agreement.outcomes.get()
+    sign(
+        client, signing_request_issue(agreement=agreement, outcome=outcome),
+        achieved_value="52", evidence_summary="Incident export",
+    )  # fmt: skip
+    return Attestation.objects.get(outcome=outcome)
+
+
+@pytest.fixture
+def risk(client):
+    user = StaffUserFactory()
+    user.groups.add(Group.objects.get(name="Risk"))
+    client.force_login(user)
+    return user
+
+
+def review_form(**fields):
+    return {
+        "verifications-TOTAL_FORMS": "0", "verifications-INITIAL_FORMS": "0",
+        "decision-TOTAL_FORMS": "0", "decision-INITIAL_FORMS": "0", "verdict": "", "reason": "",
+        **fields,
+    }  # fmt: skip
+
+
+def test_risk_records_a_verification_then_accepts_in_the_admin(client, risk, attested):
+    url = f"/admin/attestations/attestation/{attested.pk}/change/"
+    client.post(url, review_form(**{
+        "verifications-TOTAL_FORMS": "1", "verifications-0-source": "auditor_report",
+        "verifications-0-verified_value": "51.5", "verifications-0-note": "Audit 2026-07",
+    }))  # fmt: skip
+    verification = Verification.objects.get()
+    assert (verification.recorded_by, str(verification.verified_value)) == (risk, "51.5000")
+
+    client.post(url, review_form(verdict="accepted"))
+
+    decision = Decision.objects.get()
+    assert (decision.verdict, decision.decided_by) == ("accepted", risk)
+    attested.outcome.refresh_from_db()
+    assert attested.outcome.accepted_on == decision.decided_on
+
+
+def test_the_admin_refuses_to_accept_before_verification(client, risk, attested):
+    url = f"/admin/attestations/attestation/{attested.pk}/change/"
+    response = client.post(url, review_form(verdict="accepted"), follow=True)
+    assert "needs independent verification" in response.content.decode()
+    assert not Decision.objects.exists()
+
+
+def test_staff_download_the_certificate_as_html_and_pdf(client, risk, attested):
+    html = client.get(f"/admin/attestations/attestation/{attested.pk}/certificate.html")
+    pdf = client.get(f"/admin/attestations/attestation/{attested.pk}/certificate.pdf")
+    assert attested.content_sha256 in html.content.decode()
+    assert pdf["Content-Type"] == "application/pdf"
+    text = subprocess.run(
+        ["pdftotext", "-", "-"], input=pdf.content, capture_output=True, check=True
+    ).stdout.decode()
+    assert "Certificate of signing" in text
+    assert "Dana Scully" in text
+
+
+def test_ops_api_lists_the_agreement_requests_and_open_links(attested):
+    _, token = ops_token_issue(name="crm")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    reissued = signing_request_issue(agreement=attested.agreement, outcome=attested.outcome)
+
+    body = api.get("/api/v1/ops/attestations/?engagement=deal-1").json()
+
+    assert body["engagement"] == "deal-1"
+    assert body["agreement"]["signed_at"] is not None
+    assert [(r["purpose"], r["status"]) for r in body["requests"]] == [
+        ("agreement", "signed"),
+        ("outcome", "signed"),
+        ("outcome", "open"),
+    ]
+    assert f"/attest/{reissued.token}:" in body["requests"][2]["link"]
+    assert api.get("/api/v1/ops/attestations/?engagement=nope").status_code == 404
+    assert api.get("/api/v1/ops/attestations/").status_code == 400
+    assert body["outcomes"][0]["accepted_on"] is None  # verification still pending
