@@ -17,6 +17,15 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from attestations.models import OutcomeAgreement, SigningRequest
+from attestations.services import (
+    attestation_decide,
+    attestation_sign,
+    signing_path,
+    signing_request_issue,
+    signing_url,
+    verification_record,
+)
 from cascades.evaluation import engagements_evaluate
 from cascades.ingest import signals_ingest
 from cascades.models import Customer, Engagement
@@ -104,6 +113,7 @@ class DemoSummary:
     signals: int = 0
     ops_token: str = ""
     payout_runs: list = field(default_factory=list)
+    attestation_link: str = ""
 
 
 def _user(email, full_name, **fields):
@@ -243,9 +253,11 @@ def seed_demo(*, as_of: datetime.date, pdfs: bool = True) -> DemoSummary:
             engagement = engagement_create(
                 external_id=f"demo-eng-{index + 1:02d}", partner=partners[index % len(partners)],
                 customer=customer, signed_at=signed_at, currency=currency, year1_acv=year1_acv,
+                outcomes=_outcomes(index),
             )  # fmt: skip
         signals.extend(_signals(index, engagement, as_of))
     signals_ingest(items=signals)
+    summary.attestation_link = _attestations(as_of)
     engagements_evaluate(as_of=as_of)
     summary.payout_runs = _payout_runs(as_of, pdfs=pdfs)
     summary.customers = CUSTOMER_COUNT
@@ -253,6 +265,69 @@ def seed_demo(*, as_of: datetime.date, pdfs: bool = True) -> DemoSummary:
     summary.signals = len(signals)
     summary.ops_token = _demo_ops_token()
     return summary
+
+
+DEMO_OUTCOME = {
+    "key": "support_cost",
+    "title": "Cut support cost per seat by 20 %",
+    "methodology": "Support tickets per seat per month, from the helpdesk export, "
+    "first three months against the three months before the due date.",
+    "target": Decimal("20"),
+    "unit": "%",
+    "due_months": 6,
+}
+ATTESTED = {8: "accepted", 16: "signed agreement"}  # demo index → how far the customer got
+
+
+def _outcomes(index):
+    return [DEMO_OUTCOME] if index % 8 == 0 else []
+
+
+def _attestations(as_of):
+    """Customers who signed (and one who attested and was accepted); the link of one who
+    has not signed yet, for the demo's visitor to open."""
+    signer = {
+        "signer_name": "Dana Scully",
+        "signer_title": "VP Operations",
+        "signer_email": "dana@customer.example",
+        "typed_signature": "Dana Scully",
+    }
+    for index, stage in ATTESTED.items():
+        agreement = OutcomeAgreement.objects.filter(
+            engagement__external_id=f"demo-eng-{index + 1:02d}"
+        ).first()
+        if agreement is None or agreement.signed_at is not None:
+            continue
+        request = agreement.requests.filter(used_at__isnull=True, revoked_at__isnull=True).first()
+        attestation_sign(token=_token(request), values=signer)
+        if stage == "accepted":
+            outcome = agreement.outcomes.get()
+            request = signing_request_issue(agreement=agreement, outcome=outcome)
+            attestation = attestation_sign(
+                token=_token(request),
+                values={**signer, "achieved_value": Decimal("23.5"),
+                        "evidence_summary": "Helpdesk export: 0.47 → 0.36 tickets per seat."},
+            )  # fmt: skip
+            if outcome.verification_required:  # a high-value outcome: Risk verifies first
+                verification_record(
+                    attestation=attestation, source="accounting_metric",
+                    verified_value=Decimal("22.9"), note="Helpdesk metrics, demo",
+                )  # fmt: skip
+                attestation_decide(attestation=attestation, verdict="accepted", on=as_of)
+    waiting = (
+        SigningRequest.objects.filter(
+            agreement__engagement__external_id__startswith="demo-",
+            used_at__isnull=True,
+            revoked_at__isnull=True,
+        )
+        .order_by("agreement__engagement__external_id")
+        .first()
+    )
+    return signing_url(waiting) if waiting else ""
+
+
+def _token(request):
+    return signing_path(request).rstrip("/").rsplit("/", 1)[-1]
 
 
 def _payout_runs(as_of, *, pdfs):

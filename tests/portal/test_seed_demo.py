@@ -119,3 +119,16 @@ def test_demo_has_paid_and_draft_payout_runs_with_issued_pdfs():
     ]
     assert not Statement.objects.filter(pdf_sha256="").exists()
     assert reconcile() == []
+
+
+def test_demo_has_a_signed_agreement_an_accepted_outcome_and_a_link_to_open():
+    from attestations.models import Attestation, Decision
+    from cascades.models import Reward
+
+    output = seed()
+
+    assert Attestation.objects.filter(outcome__isnull=True).count() == 2
+    decision = Decision.objects.get()
+    assert decision.verdict == "accepted"
+    assert Reward.objects.filter(step_key="outcome").count() == 1
+    assert "Customer attestation link (no account needed): http://127.0.0.1:8000/attest/" in output

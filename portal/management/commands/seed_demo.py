@@ -56,5 +56,7 @@ class Command(BaseCommand):
         for email, role in summary.staff_logins:
             out.write(f"  {email:<32} {role}")
         out.write(f"Ops API token (README walk-through): {summary.ops_token}")
+        if summary.attestation_link:
+            out.write(f"Customer attestation link (no account needed): {summary.attestation_link}")
         for run in summary.payout_runs:
             out.write(f"Payout run {run.period}: {run.status}, {run.statements.count()} statements")
