@@ -17,6 +17,7 @@ from attestations.models import (
     Verification,
 )
 from attestations.services import (
+    agreement_prepare,
     attestation_decide,
     signing_request_issue,
     signing_request_revoke,
@@ -56,6 +57,10 @@ class OutcomeAgreementAdmin(admin.ModelAdmin):
     readonly_fields = ["signed_at"]
     inlines = [OutcomeInline, SigningRequestInline]
     actions = ["reissue_agreement_link"]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        agreement_prepare(agreement=form.instance)
 
     @admin.action(description="Issue a fresh link to sign the agreement (revokes the old one)")
     def reissue_agreement_link(self, request, queryset):

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from cascades.models import Engagement
+from portal.append_only import AppendOnlyModel
 
 
 class OutcomeAgreement(models.Model):
@@ -97,7 +98,7 @@ class SigningRequest(models.Model):
         return f"Link to {self.get_purpose_display().lower()}: {target}"
 
 
-class Attestation(models.Model):
+class Attestation(AppendOnlyModel):
     """What the customer signed, exactly as shown, with the evidence of signing.
 
     Written once when the form is submitted and never changed; decisions and

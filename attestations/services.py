@@ -77,6 +77,24 @@ def signing_request_issue(*, agreement, outcome=None, now=None):
     return request
 
 
+@transaction.atomic
+def agreement_prepare(*, agreement):
+    """For an agreement staff made or edited in the admin: each outcome's verification flag
+    follows the threshold, and an unsigned agreement has a link out to the customer."""
+    from cascades.services import outcome_needs_verification
+
+    engagement = agreement.engagement
+    for outcome in agreement.outcomes.filter(accepted_on__isnull=True):
+        required = outcome_needs_verification(engagement=engagement, outcome_key=outcome.key)
+        if outcome.verification_required != required:
+            Outcome.objects.filter(pk=outcome.pk).update(verification_required=required)
+    has_link = agreement.requests.filter(
+        outcome__isnull=True, used_at__isnull=True, revoked_at__isnull=True
+    ).exists()
+    if agreement.signed_at is None and not has_link:
+        signing_request_issue(agreement=agreement)
+
+
 def signing_request_revoke(*, request, now=None):
     SigningRequest.objects.filter(pk=request.pk, used_at__isnull=True).update(
         revoked_at=now or timezone.now()

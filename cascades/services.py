@@ -58,6 +58,17 @@ def _outcome_reward(structure: Structure, outcome_key, year1_acv, currency):
     return max(amounts) if amounts else Decimal(0)
 
 
+def outcome_needs_verification(*, engagement, outcome_key) -> bool:
+    """SPEC §4: verification is required when the outcome's reward would reach the threshold."""
+    reward = _outcome_reward(
+        Structure.from_document(engagement.snapshot),
+        outcome_key,
+        engagement.year1_acv,
+        engagement.currency,
+    )
+    return reward >= Decimal(settings.OUTCOME_VERIFICATION_THRESHOLD)
+
+
 @transaction.atomic
 def engagement_create(
     *,
@@ -114,7 +125,6 @@ def engagement_create(
     )
     if outcomes:
         agreement = OutcomeAgreement.objects.create(engagement=engagement)
-        threshold = Decimal(settings.OUTCOME_VERIFICATION_THRESHOLD)
         Outcome.objects.bulk_create(
             Outcome(
                 agreement=agreement,
@@ -124,8 +134,8 @@ def engagement_create(
                 target=o["target"],
                 unit=o["unit"],
                 due_months=o["due_months"],
-                verification_required=(
-                    _outcome_reward(structure, o["key"], year1_acv, currency) >= threshold
+                verification_required=outcome_needs_verification(
+                    engagement=engagement, outcome_key=o["key"]
                 ),
             )
             for o in outcomes

@@ -100,3 +100,23 @@ def test_ops_api_lists_the_agreement_requests_and_open_links(attested):
     assert api.get("/api/v1/ops/attestations/?engagement=nope").status_code == 404
     assert api.get("/api/v1/ops/attestations/").status_code == 400
     assert body["outcomes"][0]["accepted_on"] is None  # verification still pending
+
+
+def test_an_agreement_made_in_the_admin_gets_its_verification_flags_and_a_link(client):
+    from attestations.models import OutcomeAgreement, SigningRequest
+    from tests.cascades.factories import EngagementFactory
+
+    client.force_login(StaffUserFactory(is_superuser=True))
+    engagement = EngagementFactory(year1_acv="100000.00")  # 10 % outcome reward: 10,000.00
+    response = client.post("/admin/attestations/outcomeagreement/add/", {
+        "engagement": engagement.pk,
+        "outcomes-TOTAL_FORMS": "1", "outcomes-INITIAL_FORMS": "0",
+        "outcomes-0-key": "cost", "outcomes-0-title": "Cut cost", "outcomes-0-methodology": "GL",
+        "outcomes-0-target": "10", "outcomes-0-unit": "%", "outcomes-0-due_months": "6",
+        "requests-TOTAL_FORMS": "0", "requests-INITIAL_FORMS": "0",
+    })  # fmt: skip
+
+    assert response.status_code == 302
+    agreement = OutcomeAgreement.objects.get(engagement=engagement)
+    assert agreement.outcomes.get().verification_required is True
+    assert SigningRequest.objects.filter(agreement=agreement, purpose="agreement").count() == 1
