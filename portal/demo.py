@@ -292,6 +292,8 @@ def _attestations(as_of):
         "signer_email": "dana@customer.example",
         "typed_signature": "Dana Scully",
     }
+    # The demo's customers sign on its as-of date, so its outcome fires as of that date too.
+    now = datetime.datetime.combine(as_of, datetime.time(12), tzinfo=datetime.UTC)
     for index, stage in ATTESTED.items():
         agreement = OutcomeAgreement.objects.filter(
             engagement__external_id=f"demo-eng-{index + 1:02d}"
@@ -299,12 +301,13 @@ def _attestations(as_of):
         if agreement is None or agreement.signed_at is not None:
             continue
         request = agreement.requests.filter(used_at__isnull=True, revoked_at__isnull=True).first()
-        attestation_sign(token=_token(request), values=signer)
+        attestation_sign(token=_token(request), values=signer, now=now)
         if stage == "accepted":
             outcome = agreement.outcomes.get()
             request = signing_request_issue(agreement=agreement, outcome=outcome)
             attestation = attestation_sign(
                 token=_token(request),
+                now=now,
                 values={**signer, "achieved_value": Decimal("23.5"),
                         "evidence_summary": "Helpdesk export: 0.47 → 0.36 tickets per seat."},
             )  # fmt: skip
