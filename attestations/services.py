@@ -189,6 +189,8 @@ def attestation_sign(*, token, values, evidence=None, ip=None, user_agent="", no
         request = SigningRequest.objects.select_for_update().get(pk=request.pk)
         if request.used_at is not None:  # signed by a concurrent submission a moment ago
             raise LinkProblem("used")
+        if request.revoked_at is not None:  # withdrawn by staff a moment ago
+            raise LinkProblem("revoked")
         evidence_sha256 = ""
         if evidence is not None:
             digest = hashlib.sha256()
