@@ -47,9 +47,13 @@ def link_days():
     return int(settings.ATTESTATION_LINK_DAYS)
 
 
+def signing_token(request: SigningRequest) -> str:
+    """The signed (and timestamped) token a link carries."""
+    return signing.TimestampSigner(salt=SALT).sign(str(request.token))
+
+
 def signing_path(request: SigningRequest) -> str:
-    token = signing.TimestampSigner(salt=SALT).sign(str(request.token))
-    return reverse("attestation_sign", args=[token])
+    return reverse("attestation_sign", args=[signing_token(request)])
 
 
 def signing_url(request: SigningRequest) -> str:

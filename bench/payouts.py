@@ -619,7 +619,7 @@ def pdf_pages(data):
 def _statement(statement_id):
     from payouts.models import Statement
 
-    # As payouts.tasks.statement_issue_pdf loads it.
+    # As payouts.services.statement_issue_pdf loads it.
     return Statement.objects.select_related("run__period", "partner").get(pk=statement_id)
 
 

@@ -245,13 +245,15 @@ def _find_trigger(step, facts, timeline, opens, closes, last_day):
     raise ValueError(f"unknown step kind {kind!r}")
 
 
-def _closes(step, facts, opens):
+def step_window(step: Step, facts: EngagementFacts):
+    """(opens, closes) of `step` for this engagement (SPEC §2 "When a step fires")."""
+    opens = add_months(facts.signed_at, step.opens_after_months)
     closes = opens + datetime.timedelta(days=step.closes_after_days)
     if step.kind == "outcome":
         windows = _outcome_windows(step, facts, opens)
         if windows:
             closes = max(outcome_closes for _, outcome_closes in windows)
-    return closes
+    return opens, closes
 
 
 def _unfired_status(closes, stop_on, as_of):
@@ -329,8 +331,7 @@ def evaluate(
 
     states = []
     for step in facts.structure.steps:
-        opens = add_months(facts.signed_at, step.opens_after_months)
-        closes = _closes(step, facts, opens)
+        opens, closes = step_window(step, facts)
         common = {"key": step.key, "kind": step.kind, "opens": opens, "closes": closes}
         if step.kind == "expansion" and step.repeat:
             hi = min(closes, last_day)

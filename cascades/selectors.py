@@ -101,14 +101,14 @@ def engagement_cascade(*, engagement, as_of: datetime.date) -> EngagementCascade
     # Recorded rewards the data no longer supports (a late churn): shown as void, reversed.
     for reward in recorded.values():
         step = structure.step(reward.step_key)
-        opens = engine.add_months(engagement.signed_at, step.opens_after_months)
+        opens, closes = engine.step_window(step, data.facts)
         steps.append(
             StepView(
                 key=reward.step_key,
                 kind=step.kind,
                 status=engine.VOID,
                 opens=opens,
-                closes=opens + datetime.timedelta(days=step.closes_after_days),
+                closes=closes,
                 trigger_date=reward.trigger_date,
                 amount=reward.amount,
                 expected_amount=engine.expected_amount(step, engagement.year1_acv, currency),

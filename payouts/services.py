@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import hashlib
 from collections import defaultdict
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -288,3 +290,24 @@ def payout_run_mark_paid(*, run, by, reference: str, paid_on: datetime.date):
         for statement in run.statements.filter(payable__gt=0).order_by("id")
     )
     return run
+
+
+def statement_issue_pdf(statement_id):
+    """Render a statement's PDF once and keep it with its SHA-256; never again after."""
+    from payouts.pdf import statement_pdf_bytes
+
+    with transaction.atomic():
+        statement = (
+            Statement.objects.select_for_update()
+            .select_related("run__period", "partner")
+            .get(pk=statement_id)
+        )
+        if statement.pdf_sha256:
+            return statement
+        data = statement_pdf_bytes(statement)
+        partner, currency = statement.partner.external_id, statement.currency
+        name = f"statement-{statement.run.period}-{partner}-{currency}.pdf"
+        statement.pdf.save(name, ContentFile(data), save=False)
+        statement.pdf_sha256 = hashlib.sha256(data).hexdigest()
+        statement.save(update_fields=["pdf", "pdf_sha256"])
+    return statement

@@ -21,8 +21,8 @@ from attestations.models import OutcomeAgreement, SigningRequest
 from attestations.services import (
     attestation_decide,
     attestation_sign,
-    signing_path,
     signing_request_issue,
+    signing_token,
     signing_url,
     verification_record,
 )
@@ -301,12 +301,12 @@ def _attestations(as_of):
         if agreement is None or agreement.signed_at is not None:
             continue
         request = agreement.requests.filter(used_at__isnull=True, revoked_at__isnull=True).first()
-        attestation_sign(token=_token(request), values=signer, now=now)
+        attestation_sign(token=signing_token(request), values=signer, now=now)
         if stage == "accepted":
             outcome = agreement.outcomes.get()
             request = signing_request_issue(agreement=agreement, outcome=outcome)
             attestation = attestation_sign(
-                token=_token(request),
+                token=signing_token(request),
                 now=now,
                 values={**signer, "achieved_value": Decimal("23.5"),
                         "evidence_summary": "Helpdesk export: 0.47 → 0.36 tickets per seat."},
@@ -327,10 +327,6 @@ def _attestations(as_of):
         .first()
     )
     return signing_url(waiting) if waiting else ""
-
-
-def _token(request):
-    return signing_path(request).rstrip("/").rsplit("/", 1)[-1]
 
 
 def _payout_runs(as_of, *, pdfs):

@@ -4,8 +4,7 @@ import hashlib
 import pytest
 
 from payouts.models import Statement
-from payouts.services import payout_run_create
-from payouts.tasks import statement_issue_pdf
+from payouts.services import payout_run_create, statement_issue_pdf
 from tests.cascades.factories import EngagementFactory
 from tests.payouts.factories import post
 
