@@ -18,7 +18,7 @@ from django.db.models import Exists, Min, OuterRef, TextField
 from django.db.models.functions import MD5, Cast
 from django.utils import timezone
 
-from attestations.models import Outcome
+from attestations.models import Attestation, Decision, Outcome
 from cascades import engine
 from cascades.models import Clawback, Engagement, EvaluationRun, Reward, Signal
 from cascades.structures import Structure
@@ -125,14 +125,25 @@ def load_engagements(*, engagement_ids=None):
         else Clawback.objects.filter(reward__engagement__in=scope)
     )
     outcome_rows = _Stream(
-        outcomes.values_list(
+        outcomes.annotate(
+            attested=Exists(Attestation.objects.filter(outcome=OuterRef("pk"))),
+            rejected=Exists(
+                Decision.objects.filter(
+                    attestation__outcome=OuterRef("pk"), verdict=Decision.Verdict.REJECTED
+                )
+            ),
+        )
+        .values_list(
             "agreement__engagement__customer_id",
             "agreement__engagement_id",
             "key",
             "due_months",
             "accepted_on",
             "agreement__signed_at",
-        ).iterator(chunk_size=STREAM_CHUNK)
+            "attested",
+            "rejected",
+        )
+        .iterator(chunk_size=STREAM_CHUNK)
     )
     terminated = _terminations()
 
@@ -217,13 +228,15 @@ def _reward_facts(rows, taken_back):
 
 def _outcome_facts(rows):
     by_engagement = {}
-    for _, engagement_id, key, due_months, accepted_on, agreement_signed_at in rows:
+    for _, engagement_id, key, due_months, accepted_on, signed_at, attested, rejected in rows:
         by_engagement.setdefault(engagement_id, []).append(
             engine.OutcomeFact(
                 key=key,
                 due_months=due_months,
                 # Without a signed agreement no outcome step fires (SPEC §4).
-                accepted_on=accepted_on if agreement_signed_at else None,
+                accepted_on=accepted_on if signed_at else None,
+                attested=attested,
+                rejected=rejected,
             )
         )
     return by_engagement

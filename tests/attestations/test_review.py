@@ -1,5 +1,6 @@
 """Staff review in the admin, the certificate of signing, and the ops API listing."""
 
+import datetime
 import subprocess
 
 import pytest
@@ -120,3 +121,22 @@ def test_an_agreement_made_in_the_admin_gets_its_verification_flags_and_a_link(c
     agreement = OutcomeAgreement.objects.get(engagement=engagement)
     assert agreement.outcomes.get().verification_required is True
     assert SigningRequest.objects.filter(agreement=agreement, purpose="agreement").count() == 1
+
+
+def test_an_outcome_awaiting_verification_is_not_at_risk_but_a_rejected_one_is(client, attested):
+    from attestations.services import attestation_decide
+    from cascades.selectors import engagement_cascade
+
+    engagement = attested.agreement.engagement
+    as_of = datetime.date(2026, 7, 10)  # due 2026-07-15: within 30 days
+
+    def outcome_step():
+        steps = engagement_cascade(engagement=engagement, as_of=as_of).steps
+        return next(s for s in steps if s.key == "outcome")
+
+    assert (outcome_step().status, outcome_step().at_risk_reasons) == ("pending", ())
+
+    attestation_decide(attestation=attested, verdict="rejected", on=as_of, reason="No match")
+
+    assert outcome_step().status == "at_risk"
+    assert outcome_step().at_risk_reasons == ("The attestation of 'downtime' was rejected.",)
