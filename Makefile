@@ -3,16 +3,20 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
-DEMO_ENV := DEBUG=1
+VAR_DIR := $(or $(PORTAL_VAR_DIR),var)
+DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: demo demo-reset test install migrate lint clean
+# BROWSER=1 also installs Chromium for the browser tests (.ci/run sets it).
+PACKAGE_GROUPS := run test $(if $(BROWSER),browser)
 
-$(STAMP): requirements.txt
-	@if [ ! -x $(PY) ]; then \
-	  $(PYTHON) -m venv $(VENV) 2>/dev/null || { \
-	    echo "python venv is missing; installing python3-venv"; \
-	    apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }; \
-	fi
+.PHONY: demo demo-reset test install system-packages migrate lint clean
+
+# The Debian packages of system-packages.txt; nothing to do when they are present.
+system-packages:
+	@bin/system-packages $(PACKAGE_GROUPS)
+
+$(STAMP): requirements.txt | system-packages
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $(STAMP)
@@ -20,21 +24,21 @@ $(STAMP): requirements.txt
 install: $(STAMP)
 
 migrate: install
-	@mkdir -p var
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py createcachetable
+	@mkdir -p $(VAR_DIR)
+	@$(PY) manage.py migrate --noinput $(MIGRATE_FLAGS)
+	@$(PY) manage.py createcachetable
 
+# The demo's console: the logins, a customer link, the URLs; warnings and errors only.
 demo: export DEBUG=1
+demo: export PORTAL_BASE_URL=http://$(DEMO_ADDR)
+demo: export LOG_LEVEL ?= WARNING
+demo: MIGRATE_FLAGS = --verbosity 0
 demo: migrate
-	$(PY) manage.py seed_demo
-	@echo
-	@echo "Serving http://127.0.0.1:8000 with the task cluster beside it; Ctrl-C stops both."
-	@trap 'kill $$QPID 2>/dev/null; wait $$QPID 2>/dev/null' EXIT INT TERM; \
-	  $(PY) manage.py qcluster & QPID=$$!; \
-	  $(PY) manage.py runserver 127.0.0.1:8000 --noreload
+	@$(PY) manage.py seed_demo
+	@$(PY) manage.py serve_demo $(DEMO_ADDR)
 
 demo-reset:
-	rm -f var/portal.sqlite3 var/portal.sqlite3-wal var/portal.sqlite3-shm
+	rm -f $(VAR_DIR)/portal.sqlite3 $(VAR_DIR)/portal.sqlite3-wal $(VAR_DIR)/portal.sqlite3-shm
 
 test: install
 	$(PY) -m pytest

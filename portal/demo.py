@@ -16,6 +16,7 @@ from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 
 from attestations.models import OutcomeAgreement, SigningRequest
 from attestations.services import (
@@ -292,8 +293,10 @@ def _attestations(as_of):
         "signer_email": "dana@customer.example",
         "typed_signature": "Dana Scully",
     }
-    # The demo's customers sign on its as-of date, so its outcome fires as of that date too.
-    now = datetime.datetime.combine(as_of, datetime.time(12), tzinfo=datetime.UTC)
+    # The demo's customers sign on its as-of date, so its outcome fires as of that date
+    # too; at noon, or now if that is earlier: never in the future.
+    now = min(datetime.datetime.combine(as_of, datetime.time(12), tzinfo=datetime.UTC),
+              timezone.now())  # fmt: skip
     for index, stage in ATTESTED.items():
         agreement = OutcomeAgreement.objects.filter(
             engagement__external_id=f"demo-eng-{index + 1:02d}"

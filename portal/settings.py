@@ -102,15 +102,21 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+SILENCED_SYSTEM_CHECKS = []
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The web server and the task cluster share the file: WAL lets readers go on
-    # while one writes, and a writer waits up to 20 s for the lock. (With
-    # transaction_mode=IMMEDIATE the task cluster did not stop on SIGTERM.)
+    # The web server and the task cluster share the file. WAL lets readers go on
+    # while one writes. A deferred transaction that reads and then writes fails at
+    # once ("database is locked", whatever the timeout) when another process wrote
+    # in between: every transaction takes the write lock when it begins instead,
+    # waiting up to the timeout for it.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # SQLite cannot enforce "one open signing link" (nulls not distinct); PostgreSQL does.
+    SILENCED_SYSTEM_CHECKS.append("models.W047")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -169,6 +175,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
+# Files browsers ask for at the site's root (/favicon.ico), served by WhiteNoise.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "media/"
 STORAGES = {
@@ -245,13 +253,33 @@ Q_CLUSTER = {
     "label": "Task queue",
 }
 
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # WeasyPrint narrates every render step at INFO.
-    "loggers": {"weasyprint.progress": {"level": "WARNING"}},
+    "formatters": {
+        "plain": {"format": "%(levelname)s %(name)s: %(message)s"},
+        "server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "server": {"class": "logging.StreamHandler", "formatter": "server"},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django's own configuration gives "django" a console handler of its own as
+        # well: each line would print twice. Through the root handler only.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        # The development server's request lines, as Django prints them.
+        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
+        # WeasyPrint narrates every render step, and fontTools every font it subsets.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }
 
 # Money: every amount is stored with this precision (see portal.money).

@@ -6,7 +6,34 @@ import pytest
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
+def _flushes_the_database(item):
+    """Does the test run outside a rolled-back transaction (so the database is flushed
+    after it), and does it forget to bring the data migrations' rows back?"""
+    from pytest_django.fixtures import validate_django_db
+
+    marker = item.get_closest_marker("django_db")
+    transactional, serialized = False, False
+    if marker is not None:
+        transactional, reset_sequences, _, serialized, _ = validate_django_db(marker)
+        transactional = transactional or reset_sequences
+    fixtures = getattr(item, "fixturenames", ())
+    transactional = transactional or "transactional_db" in fixtures or "live_server" in fixtures
+    return transactional and not serialized
+
+
 def pytest_collection_modifyitems(config, items):
+    # A transactional test flushes every table when it ends: the staff groups and
+    # the default structures of the data migrations go, and content types come back
+    # under new ids. Each such test restores the migrated rows first
+    # (serialized_rollback), so the suite passes in any order (pytest-randomly).
+    careless = [item.nodeid for item in items if _flushes_the_database(item)]
+    if careless:
+        raise pytest.UsageError(
+            "Transactional tests must use "
+            "@pytest.mark.django_db(transaction=True, serialized_rollback=True): "
+            + ", ".join(careless)
+        )
+
     from django.db import connection
 
     if connection.vendor == "postgresql":

@@ -22,7 +22,7 @@ from tests.portal.factories import PartnerFactory, TierChangeFactory
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
 OUTCOME = {"key": "downtime", "title": "Halve downtime", "methodology": "Incident reports",

@@ -16,7 +16,7 @@ EVALUATORS = 4
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_four_concurrent_evaluators_record_exactly_one_reward_per_step():
     engagements = EngagementFactory.create_batch(30, signed_at=datetime.date(2025, 1, 10))
     for engagement in engagements[:10]:

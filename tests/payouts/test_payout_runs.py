@@ -260,7 +260,7 @@ def test_statements_list_the_rewards_still_inside_their_clawback_window(engageme
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_runs_of_one_period_started_at_once_make_one_run():
     import threading
 

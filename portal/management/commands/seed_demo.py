@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from portal.dates import iso_date
@@ -35,12 +36,16 @@ class Command(BaseCommand):
         # Without --as-of, an existing demo keeps the date it was seeded with.
         as_of = as_of or demo_as_of() or timezone.localdate()
         try:
-            summary = seed_demo(as_of=as_of, pdfs=not skip_pdfs)
+            # The demo's customers are made up: the emails their links would go out in
+            # stay here rather than flood the console with links the demo then uses.
+            with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+                summary = seed_demo(as_of=as_of, pdfs=not skip_pdfs)
         except DemoExists as exists:
             raise CommandError(
                 f"{exists} Remove var/portal.sqlite3 (make demo-reset) to seed another date."
             ) from None
         out = self.stdout
+        site = settings.PORTAL_BASE_URL.rstrip("/")
         out.write(
             self.style.SUCCESS(
                 f"Demo data as of {summary.as_of:%Y-%m-%d}: {len(summary.partners)} partners, "
@@ -49,14 +54,17 @@ class Command(BaseCommand):
             )
         )
         out.write(f"\nAll demo accounts use the password: {DEMO_PASSWORD}\n")
-        out.write("Partner logins (http://127.0.0.1:8000/):")
+        out.write(f"Partner logins ({site}/):")
         for email, partner_name, role in summary.partner_logins:
             out.write(f"  {email:<32} {role:<7} {partner_name}")
-        out.write("Staff logins (http://127.0.0.1:8000/admin/):")
+        out.write(f"Staff logins ({site}/admin/):")
         for email, role in summary.staff_logins:
             out.write(f"  {email:<32} {role}")
-        out.write(f"Ops API token (README walk-through): {summary.ops_token}")
-        if summary.attestation_link:
-            out.write(f"Customer attestation link (no account needed): {summary.attestation_link}")
         for run in summary.payout_runs:
             out.write(f"Payout run {run.period}: {run.status}, {run.statements.count()} statements")
+        out.write(f"Ops API token (README walk-through): {summary.ops_token}")
+        if summary.attestation_link:
+            out.write(
+                "A customer's link to sign its agreement (no account needed, not used yet):\n"
+                f"  {summary.attestation_link}"
+            )
