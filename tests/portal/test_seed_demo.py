@@ -1,9 +1,12 @@
 import datetime
+import re
 from io import StringIO
 
 import pytest
+import time_machine
 from django.apps import apps
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from cascades.models import Customer, Engagement
 from portal.models import Partner, Tier, User
@@ -131,4 +134,31 @@ def test_demo_has_a_signed_agreement_an_accepted_outcome_and_a_link_to_open():
     decision = Decision.objects.get()
     assert decision.verdict == "accepted"
     assert Reward.objects.filter(step_key="outcome").count() == 1
-    assert "Customer attestation link (no account needed): http://127.0.0.1:8000/attest/" in output
+    assert "A customer's link to sign its agreement (no account needed, not used yet):\n" in output
+
+
+def test_demo_prints_one_customer_link_and_it_is_unused():
+    from attestations.services import signing_request_for
+
+    output = seed()
+
+    links = re.findall(r"http://127\.0\.0\.1:8000/attest/([^/\s]+)/", output)
+    assert len(links) == 1
+    request = signing_request_for(links[0])  # neither used, revoked nor expired
+    assert request.purpose == "agreement"
+    assert request.agreement.engagement.external_id == "demo-eng-01"
+
+
+def test_demo_signatures_are_never_dated_in_the_future():
+    from attestations.models import Attestation, Decision
+
+    # The morning of the as-of date: noon, when the demo's customers used to sign, is ahead.
+    with time_machine.travel(datetime.datetime(2026, 11, 25, 9, 30, tzinfo=datetime.UTC)):
+        seed()
+        now = timezone.now()
+
+    signed = sorted(Attestation.objects.values_list("signed_at", flat=True))
+    assert len(signed) == 3  # two agreements and one outcome
+    assert signed[-1] <= now
+    assert {timezone.localdate(at) for at in signed} == {datetime.date(2026, 11, 25)}
+    assert Decision.objects.get().decided_on == datetime.date(2026, 11, 25)
