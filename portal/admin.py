@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.utils import timezone
 
+from portal import formatting
 from portal.models import OpsToken, Partner, PartnerStatusChange, Tier, TierChange, User
 from portal.services import STATUS_TRANSITIONS, partner_set_status
 
@@ -245,3 +246,27 @@ class OpsTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"Revoked {count} token(s).")
+
+
+def money_display(field, *, currency="currency", description=None):
+    """A ModelAdmin method showing the amount `field` with its currency: 10,428.00 USD.
+    `currency` names the object's currency, through relations if need be (`reward__currency`)."""
+
+    def display(self, obj):
+        value = obj
+        for part in currency.split("__"):
+            value = getattr(value, part)
+        return formatting.money(getattr(obj, field), value)
+
+    label = description or field.replace("_", " ")
+    return admin.display(description=label, ordering=field)(display)
+
+
+def number_display(field, *, description=None):
+    """A ModelAdmin method showing the decimal `field` without trailing zeros."""
+
+    def display(self, obj):
+        return formatting.number(getattr(obj, field))
+
+    label = description or field.replace("_", " ")
+    return admin.display(description=label, ordering=field)(display)
