@@ -39,6 +39,13 @@ class Outcome(models.Model):
         blank=True,
         help_text="When the attestation was accepted: the outcome step's trigger date.",
     )
+    window_closes_on = models.DateField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The last day an accepted attestation fires the outcome step (from the "
+        "engagement's structure); none when no step pays this outcome.",
+    )
 
     class Meta:
         ordering = ["agreement", "due_months", "key"]

@@ -16,6 +16,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -29,18 +30,28 @@ CONSENT_TEXT = (
 
 
 class LinkProblem(Exception):
-    """Why a signing link cannot be used: tampered, expired, used or revoked."""
+    """Why a signing link cannot be used: tampered, expired, used, revoked, or (for an
+    outcome) its window closed."""
 
     MESSAGES = {
         "tampered": "This link is not valid. Please use the link exactly as it was emailed.",
         "expired": "This link has expired. Ask your partner program contact for a new one.",
         "used": "This link has already been used: the form was signed.",
         "revoked": "This link was withdrawn. A newer link may have been sent to you.",
+        "closed": "The time to attest this outcome ended on {closes_on}: an "
+        "attestation can no longer be recorded. Nothing more is needed from you.",
     }
 
-    def __init__(self, reason):
-        self.reason = reason
-        super().__init__(self.MESSAGES[reason])
+    def __init__(self, reason, **facts):
+        self.reason, self.facts = reason, facts
+        shown = {k: f"{v.day} {v:%B %Y}" if v else "—" for k, v in facts.items()}
+        super().__init__(self.MESSAGES[reason].format(**shown))
+
+
+def outcome_window_closed(outcome, on: datetime.date) -> bool:
+    """Has the outcome step's window closed by `on` (or does no step pay this outcome)? Then
+    no link is sent and no attestation fires the step (SPEC §4)."""
+    return outcome.window_closes_on is None or on > outcome.window_closes_on
 
 
 def link_days():
@@ -83,15 +94,12 @@ def signing_request_issue(*, agreement, outcome=None, now=None):
 
 @transaction.atomic
 def agreement_prepare(*, agreement):
-    """For an agreement staff made or edited in the admin: each outcome's verification flag
-    follows the threshold, and an unsigned agreement has a link out to the customer."""
-    from cascades.services import outcome_needs_verification
+    """For an agreement staff made or edited in the admin: each outcome follows the
+    engagement's structure (verification, window), and an unsigned agreement has a link
+    out to the customer."""
+    from cascades.services import engagement_outcomes_refresh
 
-    engagement = agreement.engagement
-    for outcome in agreement.outcomes.filter(accepted_on__isnull=True):
-        required = outcome_needs_verification(engagement=engagement, outcome_key=outcome.key)
-        if outcome.verification_required != required:
-            Outcome.objects.filter(pk=outcome.pk).update(verification_required=required)
+    engagement_outcomes_refresh(engagement=agreement.engagement)
     has_link = agreement.requests.filter(
         outcome__isnull=True, used_at__isnull=True, revoked_at__isnull=True
     ).exists()
@@ -147,6 +155,8 @@ def signing_request_for(token: str, *, now=None) -> SigningRequest:
         raise LinkProblem("revoked")
     if request.expires_at <= now:
         raise LinkProblem("expired")
+    if request.outcome_id and outcome_window_closed(request.outcome, timezone.localdate(now)):
+        raise LinkProblem("closed", closes_on=request.outcome.window_closes_on)
     return request
 
 
@@ -271,14 +281,19 @@ def attestation_decide(*, attestation, verdict, on: datetime.date, reason="", by
     outcome = Outcome.objects.select_for_update().get(pk=attestation.outcome_id)
     if verdict == Decision.Verdict.REJECTED and not (reason or "").strip():
         raise ValidationError({"reason": "Say why the attestation is rejected."})
-    if (
-        verdict == Decision.Verdict.ACCEPTED
-        and outcome.verification_required
-        and not attestation.verifications.exists()
-    ):
-        raise ValidationError(
-            {"verdict": "This outcome needs independent verification before it is accepted."}
-        )
+    if verdict == Decision.Verdict.ACCEPTED:
+        if outcome_window_closed(outcome, on):
+            closed = outcome.window_closes_on
+            raise ValidationError(
+                {"verdict": f"The outcome step's window closed on {closed:%Y-%m-%d}: an "
+                            "acceptance no longer fires it. Reject it with that reason."}
+                if closed
+                else {"verdict": "No step of this engagement's structure pays this outcome."}
+            )  # fmt: skip
+        if outcome.verification_required and not attestation.verifications.exists():
+            raise ValidationError(
+                {"verdict": "This outcome needs independent verification before it is accepted."}
+            )
     decision = Decision.objects.create(
         attestation=attestation, verdict=verdict, decided_on=on, reason=reason, decided_by=by
     )
@@ -302,9 +317,13 @@ def attestations_daily(*, as_of: datetime.date, now=None):
 
     now = now or timezone.now()
     sent = 0
-    # Each outcome gets its link once, automatically; staff reissue expired ones.
+    # Each outcome gets its link once, automatically, while its window is open; staff
+    # reissue expired ones.
     due = Outcome.objects.filter(
-        agreement__signed_at__isnull=False, accepted_on__isnull=True, requests__isnull=True
+        agreement__signed_at__isnull=False,
+        accepted_on__isnull=True,
+        requests__isnull=True,
+        window_closes_on__gte=as_of,
     ).select_related("agreement__engagement")
     for outcome in due:
         if (
@@ -314,7 +333,10 @@ def attestations_daily(*, as_of: datetime.date, now=None):
             signing_request_issue(agreement=outcome.agreement, outcome=outcome, now=now)
             sent += 1
     open_requests = SigningRequest.objects.filter(
-        used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+        Q(outcome__isnull=True) | Q(outcome__window_closes_on__gte=as_of),
+        used_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=now,
     ).select_related("agreement__engagement__partner", "outcome")
     for request in open_requests:
         left = request.expires_at - now

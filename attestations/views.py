@@ -12,7 +12,7 @@ from attestations.services import (
     signing_request_for,
 )
 
-PROBLEM_STATUS = {"tampered": 400, "expired": 410, "used": 410, "revoked": 410}
+PROBLEM_STATUS = {"tampered": 400, "expired": 410, "used": 410, "revoked": 410, "closed": 410}
 
 
 def _client_ip(request):

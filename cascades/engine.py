@@ -57,6 +57,10 @@ class OutcomeFact:
     rejected: bool = False
 
 
+# Where the engagement's Outcome Attestation Agreement stands (SPEC §4).
+NO_AGREEMENT, AGREEMENT_UNSIGNED, AGREEMENT_SIGNED = "none", "unsigned", "signed"
+
+
 @dataclass(frozen=True)
 class EngagementFacts:
     signed_at: datetime.date
@@ -67,6 +71,7 @@ class EngagementFacts:
     outcomes: tuple[OutcomeFact, ...] = ()
     partner_terminated_on: datetime.date | None = None
     gaming_case_open: bool = False
+    agreement: str = AGREEMENT_SIGNED
 
 
 class StepState(NamedTuple):
@@ -193,16 +198,34 @@ def expected_amount(step: Step, year1_acv: Decimal, currency: str) -> Decimal | 
     return round_money(year1_acv * step.percent / HUNDRED, currency)
 
 
-def _outcome_windows(step, facts, opens):
-    """Each agreed outcome the step may fire on, with the last day it may be accepted."""
-    candidates = [
-        o for o in facts.outcomes if step.outcome_key is None or o.key == step.outcome_key
+def _outcome_step_closes(step: Step, signed_at: datetime.date, due_months: int) -> datetime.date:
+    """The last day an acceptance of an outcome due `due_months` after signing fires `step`:
+    `closes_after_days` after the later of the step's opens date and the outcome's due date."""
+    opens = add_months(signed_at, step.opens_after_months)
+    due = max(opens, add_months(signed_at, due_months))
+    return due + datetime.timedelta(days=step.closes_after_days)
+
+
+def outcome_window_closes(
+    structure: Structure, signed_at: datetime.date, outcome_key: str, due_months: int
+) -> datetime.date | None:
+    """The last day an acceptance of this agreed outcome fires a step of `structure`; None
+    when no outcome step pays it (SPEC §4: afterwards no link is sent, nothing fires)."""
+    closes = [
+        _outcome_step_closes(step, signed_at, due_months)
+        for step in structure.steps
+        if step.kind == "outcome" and step.outcome_key in (None, outcome_key)
     ]
-    windows = []
-    for outcome in candidates:
-        due = max(opens, add_months(facts.signed_at, outcome.due_months))
-        windows.append((outcome, due + datetime.timedelta(days=step.closes_after_days)))
-    return windows
+    return max(closes, default=None)
+
+
+def _outcome_windows(step, facts):
+    """Each agreed outcome the step may fire on, with the last day it may be accepted."""
+    return [
+        (outcome, _outcome_step_closes(step, facts.signed_at, outcome.due_months))
+        for outcome in facts.outcomes
+        if step.outcome_key is None or outcome.key == step.outcome_key
+    ]
 
 
 def _find_trigger(step, facts, timeline, opens, closes, last_day):
@@ -235,9 +258,11 @@ def _find_trigger(step, facts, timeline, opens, closes, last_day):
                 return event.occurred_at, event
         return None, None
     if kind == "outcome":
+        if facts.agreement != AGREEMENT_SIGNED:
+            return None, None  # without a signed agreement no outcome step fires (SPEC §4)
         accepted = [
             outcome.accepted_on
-            for outcome, outcome_closes in _outcome_windows(step, facts, opens)
+            for outcome, outcome_closes in _outcome_windows(step, facts)
             if outcome.accepted_on is not None
             and opens <= outcome.accepted_on <= min(outcome_closes, last_day)
         ]
@@ -250,7 +275,7 @@ def step_window(step: Step, facts: EngagementFacts):
     opens = add_months(facts.signed_at, step.opens_after_months)
     closes = opens + datetime.timedelta(days=step.closes_after_days)
     if step.kind == "outcome":
-        windows = _outcome_windows(step, facts, opens)
+        windows = _outcome_windows(step, facts)
         if windows:
             closes = max(outcome_closes for _, outcome_closes in windows)
     return opens, closes
@@ -304,7 +329,14 @@ def _at_risk(step, facts, timeline, opens, as_of):
         if csat is not None and csat[1] < AT_RISK_CSAT_BELOW:
             reasons.append(f"Last CSAT score was {_number(csat[1])}.")
     if step.kind == "outcome":
-        for outcome, _ in _outcome_windows(step, facts, opens):
+        if facts.agreement == NO_AGREEMENT:
+            reasons.append("No agreement: the customer has no Outcome Attestation Agreement.")
+        elif facts.agreement == AGREEMENT_UNSIGNED:
+            reasons.append(
+                "Agreement not signed: the customer has not signed its Outcome Attestation "
+                "Agreement."
+            )
+        for outcome, _ in _outcome_windows(step, facts):
             due = add_months(facts.signed_at, outcome.due_months)
             if outcome.rejected:
                 reasons.append(f"The attestation of {outcome.key!r} was rejected.")

@@ -95,6 +95,8 @@ def load_engagements(*, engagement_ids=None):
         "currency",
         "year1_acv",
         MD5(Cast("snapshot", output_field=TextField())),
+        "outcome_agreement__id",
+        "outcome_agreement__signed_at",
     )
     # Snapshots are copies of a handful of structures: fetch each distinct one once.
     keyed = scope.annotate(key=MD5(Cast("snapshot", output_field=TextField())))
@@ -139,7 +141,6 @@ def load_engagements(*, engagement_ids=None):
             "key",
             "due_months",
             "accepted_on",
-            "agreement__signed_at",
             "attested",
             "rejected",
         )
@@ -163,7 +164,10 @@ def load_engagements(*, engagement_ids=None):
         )
         rewards_by_engagement = _reward_facts(reward_rows.take(customer_id), taken_back)
         outcomes_by_engagement = _outcome_facts(outcome_rows.take(customer_id))
-        for _, engagement_id, partner_id, signed_at, currency, year1_acv, snapshot in rows:
+        for (
+            _, engagement_id, partner_id, signed_at, currency, year1_acv, snapshot,
+            agreement_id, agreement_signed_at,
+        ) in rows:  # fmt: skip
             structure = structures[snapshot]
             facts = engine.EngagementFacts(
                 signed_at=signed_at,
@@ -173,6 +177,13 @@ def load_engagements(*, engagement_ids=None):
                 signals=signal_facts,
                 outcomes=tuple(outcomes_by_engagement.get(engagement_id, ())),
                 partner_terminated_on=terminated.get(partner_id),
+                agreement=(
+                    engine.NO_AGREEMENT
+                    if agreement_id is None
+                    else engine.AGREEMENT_SIGNED
+                    if agreement_signed_at
+                    else engine.AGREEMENT_UNSIGNED
+                ),
             )
             yield EngagementData(
                 id=engagement_id,
@@ -228,13 +239,12 @@ def _reward_facts(rows, taken_back):
 
 def _outcome_facts(rows):
     by_engagement = {}
-    for _, engagement_id, key, due_months, accepted_on, signed_at, attested, rejected in rows:
+    for _, engagement_id, key, due_months, accepted_on, attested, rejected in rows:
         by_engagement.setdefault(engagement_id, []).append(
             engine.OutcomeFact(
                 key=key,
                 due_months=due_months,
-                # Without a signed agreement no outcome step fires (SPEC §4).
-                accepted_on=accepted_on if signed_at else None,
+                accepted_on=accepted_on,
                 attested=attested,
                 rejected=rejected,
             )

@@ -58,15 +58,29 @@ def _outcome_reward(structure: Structure, outcome_key, year1_acv, currency):
     return max(amounts) if amounts else Decimal(0)
 
 
-def outcome_needs_verification(*, engagement, outcome_key) -> bool:
-    """SPEC §4: verification is required when the outcome's reward would reach the threshold."""
-    reward = _outcome_reward(
-        Structure.from_document(engagement.snapshot),
-        outcome_key,
-        engagement.year1_acv,
-        engagement.currency,
-    )
-    return reward >= Decimal(settings.OUTCOME_VERIFICATION_THRESHOLD)
+def _outcome_terms(structure: Structure, engagement, outcome_key, due_months):
+    """What the engagement's structure says of one agreed outcome: whether it needs
+    independent verification (its reward would reach the threshold, SPEC §4) and the last
+    day its acceptance fires the outcome step."""
+    reward = _outcome_reward(structure, outcome_key, engagement.year1_acv, engagement.currency)
+    return {
+        "verification_required": reward >= Decimal(settings.OUTCOME_VERIFICATION_THRESHOLD),
+        "window_closes_on": engine.outcome_window_closes(
+            structure, engagement.signed_at, outcome_key, due_months
+        ),
+    }
+
+
+def engagement_outcomes_refresh(*, engagement):
+    """Bring each outcome not accepted yet in line with the engagement's structure (after
+    staff edit the agreement or give the engagement its own structure)."""
+    structure = Structure.from_document(engagement.snapshot)
+    for outcome in Outcome.objects.filter(
+        agreement__engagement=engagement, accepted_on__isnull=True
+    ):
+        terms = _outcome_terms(structure, engagement, outcome.key, outcome.due_months)
+        if any(getattr(outcome, name) != value for name, value in terms.items()):
+            Outcome.objects.filter(pk=outcome.pk).update(**terms)
 
 
 @transaction.atomic
@@ -134,9 +148,7 @@ def engagement_create(
                 target=o["target"],
                 unit=o["unit"],
                 due_months=o["due_months"],
-                verification_required=outcome_needs_verification(
-                    engagement=engagement, outcome_key=o["key"]
-                ),
+                **_outcome_terms(structure, engagement, o["key"], o["due_months"]),
             )
             for o in outcomes
         )
@@ -170,6 +182,7 @@ def engagement_structure_customize(*, engagement, document, by=None):
     engagement.structure = row
     engagement.snapshot = new.snapshot()
     engagement.save(update_fields=["structure", "snapshot"])
+    engagement_outcomes_refresh(engagement=engagement)
     difference = engine.standard_commission(
         new, engagement.year1_acv, engagement.currency
     ) - engine.standard_commission(old, engagement.year1_acv, engagement.currency)

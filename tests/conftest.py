@@ -46,6 +46,20 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _migrated_rows_for_every_connection_wrapper(django_db_setup):
+    """Once Playwright's sync API has started, test code runs in another context, where
+    Django's connection handler hands out new wrapper objects that lack the test database's
+    serialized rows (kept on the wrapper that created it): serialized_rollback would then
+    restore nothing. Keep the rows on the wrapper's class, which every wrapper shares."""
+    from django.db import connections
+
+    for alias in connections:
+        contents = getattr(connections[alias], "_test_serialized_contents", None)
+        if contents is not None:
+            type(connections[alias])._test_serialized_contents = contents
+
+
 @pytest.fixture
 def artifacts_dir():
     ARTIFACTS.mkdir(exist_ok=True)

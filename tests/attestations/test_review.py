@@ -7,27 +7,13 @@ import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
-from attestations.models import Attestation, Decision, Verification
+from attestations.models import Decision, Verification
 from attestations.services import signing_request_issue
 from portal.tokens import ops_token_issue
-from tests.attestations.test_signing import engagement_with_outcome, sign
+from tests.attestations.conftest import review_form
 from tests.portal.factories import StaffUserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def attested(client):
-    """A high-value outcome (needs verification), attested by the customer."""
-    engagement = engagement_with_outcome(acv="100000.00")
-    agreement = engagement.outcome_agreement
-    sign(client, agreement.requests.get())
-    outcome = agreement.outcomes.get()
-    sign(
-        client, signing_request_issue(agreement=agreement, outcome=outcome),
-        achieved_value="52", evidence_summary="Incident export",
-    )  # fmt: skip
-    return Attestation.objects.get(outcome=outcome)
 
 
 @pytest.fixture
@@ -36,14 +22,6 @@ def risk(client):
     user.groups.add(Group.objects.get(name="Risk"))
     client.force_login(user)
     return user
-
-
-def review_form(**fields):
-    return {
-        "verifications-TOTAL_FORMS": "0", "verifications-INITIAL_FORMS": "0",
-        "decision-TOTAL_FORMS": "0", "decision-INITIAL_FORMS": "0", "verdict": "", "reason": "",
-        **fields,
-    }  # fmt: skip
 
 
 def test_risk_records_a_verification_then_accepts_in_the_admin(client, risk, attested):

@@ -8,6 +8,7 @@ import zlib
 from decimal import Decimal
 
 import pytest
+from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core import mail
 from django.utils import timezone
@@ -49,7 +50,7 @@ def png(width=4, height=3):
     )
 
 
-def engagement_with_outcome():
+def engagement_with_outcome(acv="24000.00"):
     """A silver partner's deal with one outcome; its reward (10 % of 24,000.00) is below the
     verification threshold. The agreement link is emailed when the transaction commits."""
     tier_structure("silver")  # a transactional test's flush removes the migrated structures
@@ -60,9 +61,14 @@ def engagement_with_outcome():
     )
     return engagement_create(
         external_id="deal-1", partner=partner, customer=customer,
-        signed_at=datetime.date(2026, 1, 15), currency="USD", year1_acv=Decimal("24000.00"),
+        signed_at=SIGNED_AT, currency="USD", year1_acv=Decimal(acv),
         outcomes=[OUTCOME],
     )  # fmt: skip
+
+
+# The outcome falls due today (6 months after signing): its window is open, as the forms
+# these tests drive require (SPEC §4).
+SIGNED_AT = timezone.localdate() - relativedelta(months=6)
 
 
 def emailed_link(live_server, message):

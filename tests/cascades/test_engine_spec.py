@@ -17,12 +17,16 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from cascades.engine import (
+    AGREEMENT_SIGNED,
+    AGREEMENT_UNSIGNED,
+    NO_AGREEMENT,
     EngagementFacts,
     OutcomeFact,
     SignalFact,
     add_months,
     clawback_amount,
     evaluate,
+    outcome_window_closes,
     standard_commission,
 )
 from cascades.structures import Structure, validate_document
@@ -58,6 +62,7 @@ def facts(
     outcomes=(),
     currency="USD",
     terminated=None,
+    agreement=AGREEMENT_SIGNED,
 ):
     return EngagementFacts(
         signed_at=signed,
@@ -67,6 +72,7 @@ def facts(
         signals=tuple(signals),
         outcomes=tuple(outcomes),
         partner_terminated_on=terminated,
+        agreement=agreement,
     )
 
 
@@ -513,6 +519,57 @@ def test_an_outcome_accepted_after_as_of_does_not_count_yet():
     outcomes = [OutcomeFact("uptime", 6, accepted_on=date(2027, 8, 1), attested=True)]
     state = one(evaluate(facts(struct, outcomes=outcomes), date(2027, 7, 20)), "outcome")
     assert (state.status, state.trigger_date) == ("pending", None)
+
+
+NO_AGREEMENT_REASON = "No agreement: the customer has no Outcome Attestation Agreement."
+UNSIGNED_REASON = (
+    "Agreement not signed: the customer has not signed its Outcome Attestation Agreement."
+)
+
+
+def test_an_outcome_step_without_an_agreement_is_at_risk_until_its_window_closes():
+    # No agreed outcome: the window is opens (2027-01-15) + 90 days = 2027-04-15.
+    struct = structure(outcome_step())
+    no_agreement = facts(struct, agreement=NO_AGREEMENT)
+
+    on_closes = one(evaluate(no_agreement, date(2027, 4, 15)), "outcome")
+    assert (on_closes.status, on_closes.closes, on_closes.amount) == (
+        "pending", date(2027, 4, 15), Decimal("10000.00"),
+    )  # fmt: skip
+    assert on_closes.at_risk == (NO_AGREEMENT_REASON,)
+    after = one(evaluate(no_agreement, date(2027, 4, 16)), "outcome")
+    assert (after.status, after.at_risk) == ("missed", ())
+
+
+def test_an_outcome_step_whose_agreement_is_unsigned_is_at_risk_and_never_fires():
+    struct = structure(outcome_step())
+    accepted = [OutcomeFact("uptime", 6, accepted_on=date(2027, 8, 1), attested=True)]
+    unsigned = facts(struct, outcomes=accepted, agreement=AGREEMENT_UNSIGNED)
+
+    early = one(evaluate(unsigned, date(2027, 3, 1)), "outcome")
+    assert (early.status, early.at_risk) == ("pending", (UNSIGNED_REASON,))
+    on_closes = one(evaluate(unsigned, OUTCOME_CLOSES), "outcome")
+    assert (on_closes.status, on_closes.trigger_date) == ("pending", None)
+    assert on_closes.at_risk == (UNSIGNED_REASON,)
+    after = one(evaluate(unsigned, date(2027, 10, 14)), "outcome")
+    assert (after.status, after.trigger_date, after.amount) == ("missed", None, None)
+
+
+def test_outcome_window_closes_on_the_last_day_a_step_pays_the_outcome():
+    # Due at 6 months (2027-07-15) + 90 days = 2027-10-13.
+    assert outcome_window_closes(structure(outcome_step()), SIGNED, "uptime", 6) == (
+        OUTCOME_CLOSES
+    )
+    # A second step for "uptime" opening at 12 months (2028-01-15) for 30 days: 2028-02-14.
+    two = structure(
+        outcome_step(),
+        outcome_step(key="late", outcome_key="uptime", opens_after_months=12,
+                     closes_after_days=30),
+    )  # fmt: skip
+    assert outcome_window_closes(two, SIGNED, "uptime", 6) == date(2028, 2, 14)
+    # No step pays "cost" when the only one names "uptime".
+    assert outcome_window_closes(structure(outcome_step(outcome_key="uptime")), SIGNED,
+                                 "cost", 6) is None  # fmt: skip
 
 
 # ------------------------------------------------------------------------- boundaries
