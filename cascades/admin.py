@@ -17,7 +17,8 @@ from cascades.models import (
 )
 from cascades.services import engagement_structure_customize, structure_publish
 from cascades.structures import Structure, validate_document
-from portal.admin import ReadOnlyAdminMixin
+from portal.admin import ReadOnlyAdminMixin, money_display, number_display, percent_display
+from portal.formatting import money
 
 
 def _condition(step):
@@ -180,8 +181,8 @@ class EngagementForm(forms.ModelForm):
 @admin.register(Engagement)
 class EngagementAdmin(admin.ModelAdmin):
     form = EngagementForm
-    list_display = ["external_id", "customer", "partner", "tier", "signed_at", "currency",
-                    "year1_acv", "structure"]  # fmt: skip
+    list_display = ["external_id", "customer", "partner", "tier", "signed_at", "acv",
+                    "structure"]  # fmt: skip
     list_filter = ["tier", "currency", "partner__status", "signed_at"]
     search_fields = ["external_id", "customer__name", "customer__external_id", "partner__name"]
     list_select_related = ["customer", "partner", "structure"]
@@ -191,14 +192,16 @@ class EngagementAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["external_id", "partner", "customer", "signed_at", "currency", "year1_acv"]
-        return ["external_id", "partner", "customer", "signed_at", "tier", "currency",
-                "year1_acv", "structure", "snapshot_steps", "custom_structure"]  # fmt: skip
+        return ["external_id", "partner", "customer", "signed_at", "tier", "acv",
+                "structure", "snapshot_steps", "custom_structure"]  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return ["external_id", "partner", "customer", "signed_at", "tier", "currency",
-                "year1_acv", "structure", "snapshot_steps"]  # fmt: skip
+        return ["external_id", "partner", "customer", "signed_at", "tier", "acv",
+                "structure", "snapshot_steps"]  # fmt: skip
+
+    acv = money_display("year1_acv", description="Year-1 ACV")
 
     @admin.display(description="Snapshot")
     def snapshot_steps(self, obj):
@@ -220,25 +223,45 @@ class EngagementAdmin(admin.ModelAdmin):
 
 @admin.register(Signal)
 class SignalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["signal_id", "customer", "type", "occurred_at", "value", "amount",
+    list_display = ["signal_id", "customer", "type", "occurred_at", "reading", "amount_shown",
                     "contract_year", "received_at"]  # fmt: skip
+    fields = ["signal_id", "customer", "type", "occurred_at", "reading", "amount_shown",
+              "contract_year", "member_count", "received_at"]  # fmt: skip
+    readonly_fields = fields
     list_filter = ["type", "occurred_at"]
     search_fields = ["signal_id", "customer__name", "customer__external_id"]
     list_select_related = ["customer"]
     date_hierarchy = "occurred_at"
+    # A signal names a customer, not an engagement: its amounts carry no currency of their own.
+    reading = number_display("value", description="value")
+    amount_shown = number_display("amount", description="amount")
+
+    @admin.display(description="member identifiers")
+    def member_count(self, obj):
+        return len(obj.member_ids or ())
 
 
-class ClawbackInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ClawbackDisplay:
+    percent_shown = percent_display("percent")
+    amount_shown = money_display("amount", currency="reward__currency", description="amount")
+
+
+class ClawbackInline(ClawbackDisplay, ReadOnlyAdminMixin, admin.TabularInline):
     model = Clawback
     extra = 0
-    fields = ["kind", "cause", "cause_date", "percent", "window_days", "amount", "created_at"]
+    fields = ["kind", "cause", "cause_date", "percent_shown", "window_days", "amount_shown",
+              "created_at"]  # fmt: skip
     readonly_fields = fields
 
 
 @admin.register(Reward)
 class RewardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["engagement", "step_key", "step_kind", "event_key", "trigger_date", "amount",
-                    "currency", "clawed_back"]  # fmt: skip
+    list_display = ["engagement", "step_key", "step_kind", "event_key", "trigger_date",
+                    "amount_shown", "clawed_back"]  # fmt: skip
+    fields = ["engagement", "step_key", "step_kind", "event_key", "trigger_date", "amount_shown",
+              "created_at"]  # fmt: skip
+    readonly_fields = fields
+    amount_shown = money_display("amount", description="amount")
     list_filter = ["step_kind", "currency", "trigger_date"]
     search_fields = ["engagement__external_id", "engagement__customer__name", "step_key"]
     list_select_related = ["engagement__customer"]
@@ -250,13 +273,16 @@ class RewardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Clawed back", ordering="clawed_back_total")
     def clawed_back(self, obj):
-        return obj.clawed_back_total or "—"
+        return money(obj.clawed_back_total, obj.currency) if obj.clawed_back_total else "—"
 
 
 @admin.register(Clawback)
-class ClawbackAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["reward", "kind", "cause_date", "percent", "window_days", "amount",
-                    "created_at"]  # fmt: skip
+class ClawbackAdmin(ClawbackDisplay, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["reward", "kind", "cause_date", "percent_shown", "window_days",
+                    "amount_shown", "created_at"]  # fmt: skip
+    fields = ["reward", "kind", "cause", "cause_date", "percent_shown", "window_days",
+              "amount_shown", "created_at"]  # fmt: skip
+    readonly_fields = fields
     list_filter = ["kind", "cause_date"]
     search_fields = ["reward__engagement__external_id", "reward__step_key"]
     list_select_related = ["reward__engagement"]

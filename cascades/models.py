@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portal.append_only import AppendOnlyModel
+from portal.formatting import money
 from portal.models import Partner, Tier
 from portal.money import CURRENCY_MINOR_UNITS, CurrencyField, MoneyField
 
@@ -187,7 +188,7 @@ class Reward(AppendOnlyModel):
         ]
 
     def __str__(self):
-        return f"{self.engagement.external_id}: {self.step_key} {self.amount} {self.currency}"
+        return f"{self.engagement.external_id}: {self.step_key} {money(self.amount, self.currency)}"
 
 
 class Clawback(AppendOnlyModel):
@@ -224,7 +225,8 @@ class Clawback(AppendOnlyModel):
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} of {self.reward}: {self.amount}"
+        amount = money(self.amount, self.reward.currency)
+        return f"{self.get_kind_display()} of {self.reward}: {amount}"
 
 
 class EvaluationRun(models.Model):

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from cascades.models import Clawback, Engagement, Reward
 from portal.append_only import AppendOnlyModel
+from portal.formatting import money
 from portal.models import Partner
 from portal.money import CurrencyField, MoneyField
 
@@ -96,7 +97,7 @@ class LedgerEntry(AppendOnlyModel):
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} {self.amount} {self.currency}"
+        return f"{self.get_kind_display()} {money(self.amount, self.currency)}"
 
 
 class StatementPeriod(models.Model):

@@ -1,9 +1,12 @@
+from functools import wraps
+
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.http import Http404
 from django.utils import timezone
 
 from portal import formatting
@@ -267,6 +270,31 @@ def number_display(field, *, description=None):
 
     def display(self, obj):
         return formatting.number(getattr(obj, field))
+
+    label = description or field.replace("_", " ")
+    return admin.display(description=label, ordering=field)(display)
+
+
+def staff_file_view(admin_site, view):
+    """Wrap an admin view that serves a file (evidence, a certificate, a PDF): signed-out
+    visitors go to the login page, partner users get a 404 (nothing tells them the file
+    exists), and staff are let through to the view, which checks their permission (403)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.user.is_authenticated and not request.user.is_staff:
+            raise Http404
+        return admin_site.admin_view(view)(request, *args, **kwargs)
+
+    return wrapper
+
+
+def percent_display(field, *, description=None):
+    """A ModelAdmin method showing the percentage `field`: 50 %."""
+
+    def display(self, obj):
+        value = getattr(obj, field)
+        return formatting.NOTHING if value is None else f"{formatting.number(value)} %"
 
     label = description or field.replace("_", " ")
     return admin.display(description=label, ordering=field)(display)
