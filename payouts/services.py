@@ -78,28 +78,46 @@ def _locked_period(month):
     return StatementPeriod.objects.select_for_update().get(month=month)
 
 
-def payout_run_create(*, month: datetime.date, as_of: datetime.date, created_by=None):
-    """Create the run for `month` with its statements; (run, created). Runs go month by
-    month, only for a period that has ended by `as_of`."""
+def payout_run_check(*, month: datetime.date, as_of: datetime.date) -> None:
+    """Raise a ValidationError naming `period` unless the run for `month` may be created on
+    `as_of`: an ended calendar month, the one after the last run. A month that has its run
+    already passes: creating it again returns that run."""
+    _period_check(month=month, as_of=as_of)
+    if not PayoutRun.objects.filter(period__month=month).exists():
+        _sequence_check(month=month)
+
+
+def _period_check(*, month, as_of):
     if month.day != 1:
         raise ValidationError({"period": "A period is a calendar month."})
     if period_end(month) >= as_of:
         raise ValidationError({"period": f"{month:%Y-%m} has not ended yet."})
+
+
+def _sequence_check(*, month):
+    """Runs go month by month: `month` (without a run yet) is the one after the last run."""
+    latest = PayoutRun.objects.order_by("-period__month").select_related("period").first()
+    if latest is None:
+        return
+    expected = latest.period.month + relativedelta(months=1)
+    if month < latest.period.month:
+        raise ValidationError(
+            {"period": f"{month:%Y-%m} is before the last run ({latest.period})."}
+        )
+    if month != expected:
+        raise ValidationError({"period": f"Run {expected:%Y-%m} first: runs go month by month."})
+
+
+def payout_run_create(*, month: datetime.date, as_of: datetime.date, created_by=None):
+    """Create the run for `month` with its statements; (run, created). Runs go month by
+    month, only for a period that has ended by `as_of` (`payout_run_check`)."""
+    _period_check(month=month, as_of=as_of)
     with transaction.atomic():
         period = _locked_period(month)
         existing = PayoutRun.objects.filter(period=period).first()
         if existing is not None:
             return existing, False
-        latest = PayoutRun.objects.order_by("-period__month").select_related("period").first()
-        if latest is not None:
-            expected = latest.period.month + relativedelta(months=1)
-            if month < latest.period.month:
-                raise ValidationError(
-                    {"period": f"{month:%Y-%m} is before the last run ({latest.period})."}
-                )
-            if month != expected:
-                raise ValidationError({"period": f"Run {expected:%Y-%m} first: runs go month by "
-                                                 "month."})  # fmt: skip
+        _sequence_check(month=month)
         run = PayoutRun.objects.create(period=period, created_by=created_by)
         PayoutRunStatusChange.objects.create(
             run=run, to_status=run.status, changed_by=created_by, note="created"

@@ -557,9 +557,7 @@ def test_an_outcome_step_whose_agreement_is_unsigned_is_at_risk_and_never_fires(
 
 def test_outcome_window_closes_on_the_last_day_a_step_pays_the_outcome():
     # Due at 6 months (2027-07-15) + 90 days = 2027-10-13.
-    assert outcome_window_closes(structure(outcome_step()), SIGNED, "uptime", 6) == (
-        OUTCOME_CLOSES
-    )
+    assert outcome_window_closes(structure(outcome_step()), SIGNED, "uptime", 6) == (OUTCOME_CLOSES)
     # A second step for "uptime" opening at 12 months (2028-01-15) for 30 days: 2028-02-14.
     two = structure(
         outcome_step(),
