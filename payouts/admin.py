@@ -38,7 +38,7 @@ from payouts.services import (
     payout_run_create,
     payout_run_mark_paid,
 )
-from portal.admin import ReadOnlyAdminMixin, money_display
+from portal.admin import ReadOnlyAdminMixin, money_display, staff_file_view
 from portal.formatting import money
 from portal.money import CURRENCY_CHOICES
 
@@ -458,7 +458,7 @@ class StatementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return [
             path(
                 "<int:pk>/pdf/",
-                self.admin_site.admin_view(self.pdf_view),
+                staff_file_view(self.admin_site, self.pdf_view),
                 name="payouts_statement_pdf",
             ),
             *super().get_urls(),
