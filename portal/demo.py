@@ -15,6 +15,7 @@ from allauth.account.models import EmailAddress
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
@@ -277,16 +278,23 @@ DEMO_OUTCOME = {
     "unit": "%",
     "due_months": 6,
 }
-ATTESTED = {8: "accepted", 16: "signed agreement"}  # demo index → how far the customer got
+# Demo index → how far the customer got. Kestrel Aviation's outcome (due two months ago,
+# its window open a month more) needs verification: it waits for Risk's review.
+ATTESTED = {8: "accepted", 10: "awaiting review", 16: "signed agreement"}
+DEMO_EVIDENCE = (
+    b"month,tickets,seats,tickets_per_seat\n"
+    b"first quarter,1410,3000,0.47\n"
+    b"last quarter,1080,3000,0.36\n"
+)
 
 
 def _outcomes(index):
-    return [DEMO_OUTCOME] if index % 8 == 0 else []
+    return [DEMO_OUTCOME] if index % 8 == 0 or index in ATTESTED else []
 
 
 def _attestations(as_of):
-    """Customers who signed (and one who attested and was accepted); the link of one who
-    has not signed yet, for the demo's visitor to open."""
+    """Customers who signed: one attested and was accepted, one attested with evidence and
+    waits for Risk's review; the link of one who has not signed yet, for the visitor."""
     signer = {
         "signer_name": "Dana Scully",
         "signer_title": "VP Operations",
@@ -305,7 +313,7 @@ def _attestations(as_of):
             continue
         request = agreement.requests.filter(used_at__isnull=True, revoked_at__isnull=True).first()
         attestation_sign(token=signing_token(request), values=signer, now=now)
-        if stage == "accepted":
+        if stage in ("accepted", "awaiting review"):
             outcome = agreement.outcomes.get()
             request = signing_request_issue(agreement=agreement, outcome=outcome)
             attestation = attestation_sign(
@@ -313,7 +321,10 @@ def _attestations(as_of):
                 now=now,
                 values={**signer, "achieved_value": Decimal("23.5"),
                         "evidence_summary": "Helpdesk export: 0.47 → 0.36 tickets per seat."},
+                evidence=ContentFile(DEMO_EVIDENCE, name="helpdesk-export.csv"),
             )  # fmt: skip
+            if stage == "awaiting review":
+                continue
             if outcome.verification_required:  # a high-value outcome: Risk verifies first
                 verification_record(
                     attestation=attestation, source="accounting_metric",

@@ -130,10 +130,18 @@ def test_demo_has_a_signed_agreement_an_accepted_outcome_and_a_link_to_open():
 
     output = seed()
 
-    assert Attestation.objects.filter(outcome__isnull=True).count() == 2
+    assert Attestation.objects.filter(outcome__isnull=True).count() == 3
     decision = Decision.objects.get()
     assert decision.verdict == "accepted"
     assert Reward.objects.filter(step_key="outcome").count() == 1
+    # Kestrel Aviation's outcome (12 % of 158,000.00 = 18,960.00) needs verification: its
+    # attestation, with a CSV export as evidence, waits for review; 30 days are left.
+    waiting = Attestation.objects.get(outcome__isnull=False, decision__isnull=True)
+    assert waiting.agreement.engagement.customer.name == "Kestrel Aviation"
+    assert waiting.outcome.verification_required
+    assert waiting.outcome.window_closes_on == datetime.date(2026, 12, 24)
+    with waiting.evidence_file.open("rb") as evidence:
+        assert evidence.read().startswith(b"month,tickets,seats")
     assert "A customer's link to sign its agreement (no account needed, not used yet):\n" in output
 
 
@@ -158,7 +166,7 @@ def test_demo_signatures_are_never_dated_in_the_future():
         now = timezone.now()
 
     signed = sorted(Attestation.objects.values_list("signed_at", flat=True))
-    assert len(signed) == 3  # two agreements and one outcome
+    assert len(signed) == 5  # three agreements and two outcomes
     assert signed[-1] <= now
     assert {timezone.localdate(at) for at in signed} == {datetime.date(2026, 11, 25)}
     assert Decision.objects.get().decided_on == datetime.date(2026, 11, 25)
