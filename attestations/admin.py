@@ -260,7 +260,7 @@ class AttestationAdmin(admin.ModelAdmin):
         closes, today = obj.outcome.window_closes_on, timezone.localdate()
         if closes is None:
             return "No step of this engagement's structure pays this outcome."
-        if today > closes:
+        if outcome_window_closed(obj.outcome, today):
             return (f"Closed on {closes:%Y-%m-%d}: an acceptance no longer fires the outcome "
                     "step.")  # fmt: skip
         left = (closes - today).days

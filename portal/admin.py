@@ -251,28 +251,36 @@ class OpsTokenAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {count} token(s).")
 
 
+def _field_display(field, description, show):
+    """A ModelAdmin method showing `show(obj, value of field)`, sortable by the field."""
+
+    def display(self, obj):
+        return show(obj, getattr(obj, field))
+
+    label = description or field.replace("_", " ")
+    return admin.display(description=label, ordering=field)(display)
+
+
 def money_display(field, *, currency="currency", description=None):
     """A ModelAdmin method showing the amount `field` with its currency: 10,428.00 USD.
     `currency` names the object's currency, through relations if need be (`reward__currency`)."""
 
-    def display(self, obj):
-        value = obj
+    def show(obj, amount):
         for part in currency.split("__"):
-            value = getattr(value, part)
-        return formatting.money(getattr(obj, field), value)
+            obj = getattr(obj, part)
+        return formatting.money(amount, obj)
 
-    label = description or field.replace("_", " ")
-    return admin.display(description=label, ordering=field)(display)
+    return _field_display(field, description, show)
 
 
 def number_display(field, *, description=None):
     """A ModelAdmin method showing the decimal `field` without trailing zeros."""
+    return _field_display(field, description, lambda obj, value: formatting.number(value))
 
-    def display(self, obj):
-        return formatting.number(getattr(obj, field))
 
-    label = description or field.replace("_", " ")
-    return admin.display(description=label, ordering=field)(display)
+def percent_display(field, *, description=None):
+    """A ModelAdmin method showing the percentage `field`: 50 %."""
+    return _field_display(field, description, lambda obj, value: formatting.percent(value))
 
 
 def staff_file_view(admin_site, view):
@@ -287,14 +295,3 @@ def staff_file_view(admin_site, view):
         return admin_site.admin_view(view)(request, *args, **kwargs)
 
     return wrapper
-
-
-def percent_display(field, *, description=None):
-    """A ModelAdmin method showing the percentage `field`: 50 %."""
-
-    def display(self, obj):
-        value = getattr(obj, field)
-        return formatting.NOTHING if value is None else f"{formatting.number(value)} %"
-
-    label = description or field.replace("_", " ")
-    return admin.display(description=label, ordering=field)(display)

@@ -1,6 +1,7 @@
 """Numbers as people read them, for the admin, pages and PDFs: one place for the format.
 
-`money(Decimal("10428"), "USD")` is "10,428.00 USD"; `number(Decimal("23.0000"))` is "23".
+`money(Decimal("10428"), "USD")` is "10,428.00 USD"; `number(Decimal("23.0000"))` is "23";
+`percent(Decimal("50.0000"))` is "50 %".
 """
 
 from decimal import Decimal
@@ -25,3 +26,8 @@ def number(value) -> str:
     value = Decimal(value).normalize()
     places = max(-value.as_tuple().exponent, 0)
     return f"{value:,.{places}f}"
+
+
+def percent(value) -> str:
+    """A percentage: 50 %, 12.5 %."""
+    return NOTHING if value is None else f"{number(value)} %"

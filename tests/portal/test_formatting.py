@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from portal.formatting import money, number
+from portal.formatting import money, number, percent
 
 
 @pytest.mark.parametrize(
@@ -26,5 +26,9 @@ def test_number_drops_trailing_zeros(value, expected):
     assert number(Decimal(value)) == expected
 
 
+def test_percent_is_a_number_with_a_percent_sign():
+    assert (percent(Decimal("50.0000")), percent(Decimal("12.5"))) == ("50 %", "12.5 %")
+
+
 def test_nothing_shows_as_a_dash():
-    assert money(None, "USD") == number(None) == "—"
+    assert money(None, "USD") == number(None) == percent(None) == "—"
