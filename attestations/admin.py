@@ -185,8 +185,9 @@ class AttestationAdmin(admin.ModelAdmin):
     outcomes whose window closes first at the top."""
 
     form = AttestationReviewForm
-    list_display = ["__str__", "engagement", "outcome", "achieved", "signed_at", "verdict",
-                    "days_left"]  # fmt: skip
+    # Narrow columns, so that the days left show on a 1,280 px screen beside the filters.
+    list_display = ["engagement", "days_left", "verdict", "outcome", "achieved", "signed_on"]
+    list_display_links = ["engagement"]
     list_filter = [ReviewStatusFilter, "signed_at"]
     search_fields = ["signer_name", "signer_email", "agreement__engagement__external_id"]
     list_select_related = ["agreement__engagement", "outcome", "decision"]
@@ -237,6 +238,10 @@ class AttestationAdmin(admin.ModelAdmin):
             return "—"
         return f"{formatting.number(obj.achieved_value)} {obj.outcome.unit if obj.outcome else ''}"
 
+    @admin.display(description="signed on", ordering="signed_at")
+    def signed_on(self, obj):
+        return f"{timezone.localdate(obj.signed_at):%Y-%m-%d}"
+
     @admin.display(description="signer")
     def signer(self, obj):
         return f"{obj.signer_name}, {obj.signer_title} <{obj.signer_email}>"
@@ -280,14 +285,14 @@ class AttestationAdmin(admin.ModelAdmin):
     def decision_made(self, obj):
         return _decision_sentence(_decision(obj))
 
-    @admin.display(description="decision", ordering="decision__verdict")
+    @admin.display(description="review", ordering="decision__verdict")
     def verdict(self, obj):
         if obj.outcome_id is None:
             return "agreement signed"
         decision = _decision(obj)
         return decision.get_verdict_display() if decision else "awaiting review"
 
-    @admin.display(description="days left to accept", ordering="outcome__window_closes_on")
+    @admin.display(description="days left", ordering="outcome__window_closes_on")
     def days_left(self, obj):
         if not self._reviewable(obj) or obj.outcome.window_closes_on is None:
             return "—"
