@@ -56,14 +56,15 @@ def with_evidence(attested):
     ],
     ids=["risk", "partner-ops", "superuser", "finance"],
 )
-def test_staff_who_review_download_the_evidence_others_are_refused(
+def test_staff_who_review_download_the_evidence_and_certificate_others_are_refused(
     client, with_evidence, who, status
 ):
     staff(client, **who)
 
     response = client.get(f"/admin/attestations/attestation/{with_evidence.pk}/evidence/")
+    certificate = client.get(f"/admin/attestations/attestation/{with_evidence.pk}/certificate.html")
 
-    assert response.status_code == status
+    assert (response.status_code, certificate.status_code) == (status, status)
     if status == 200:
         assert response["Content-Type"] == "image/png"  # by its content, not its name
         assert response["Content-Disposition"] == (
@@ -72,12 +73,16 @@ def test_staff_who_review_download_the_evidence_others_are_refused(
         assert b"".join(response.streaming_content) == PNG
 
 
-def test_a_partner_gets_a_404_and_a_visitor_the_login_page_for_evidence(client, with_evidence):
+def test_a_partner_gets_a_404_and_a_visitor_the_login_page_for_evidence_and_certificates(
+    client, with_evidence
+):
     url = f"/admin/attestations/attestation/{with_evidence.pk}/evidence/"
     assert client.get(url).status_code == 302  # to the login page
 
     client.force_login(UserFactory())  # a partner's user
     assert client.get(url).status_code == 404
+    certificate = f"/admin/attestations/attestation/{with_evidence.pk}/certificate.pdf"
+    assert client.get(certificate).status_code == 404
     assert client.get(f"/media/{with_evidence.evidence_file.name}").status_code == 404
 
 
