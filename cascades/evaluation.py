@@ -385,6 +385,15 @@ def _insert_rewards_postgresql(rows):
 
 def _write_clawbacks(batch: _Batch, as_of):
     candidates = {data.id: data for data in batch.clawback_candidates}
+    # What was taken back is read under a lock on the rewards (in id order: no deadlock),
+    # so a clawback and a reversal of one reward written by two evaluators at once are
+    # written one after the other; the second sees the first (SPEC §5).
+    list(
+        Reward.objects.filter(engagement_id__in=candidates)
+        .order_by("id")
+        .select_for_update(no_key=True)
+        .values_list("id", flat=True)
+    )
     rewards = _reward_facts(
         _reward_rows(Reward.objects.filter(engagement_id__in=candidates).order_by("id")),
         _taken_back(Clawback.objects.filter(reward__engagement_id__in=candidates)),
@@ -481,8 +490,54 @@ def engagements_evaluate(
     return summary
 
 
+# PostgreSQL advisory locks (the first key) held by the session of the worker running an
+# evaluation (the second key, the run's id): a run marked running whose lock nobody holds
+# lost its worker, whichever host it ran on.
+RUN_LOCK_SPACE = 0x43415343  # "CASC"
+
+
+def _run_lock(run_id, *, take: bool) -> bool:
+    """Take (or release) the run's advisory lock for this session; True if taken. Without
+    PostgreSQL (the SQLite demo: one host) there is nothing to take."""
+    if connection.vendor != "postgresql":
+        return True
+    sql = "SELECT pg_try_advisory_lock(%s, %s)" if take else "SELECT pg_advisory_unlock(%s, %s)"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [RUN_LOCK_SPACE, run_id])
+        return cursor.fetchone()[0]
+
+
+def evaluation_runs_sweep() -> int:
+    """Mark failed every run marked running whose worker no longer holds its lock (killed,
+    timed out, its host gone); returns how many."""
+    if connection.vendor != "postgresql":
+        return 0
+    stale = 0
+    for run_id in EvaluationRun.objects.filter(status=EvaluationRun.Status.RUNNING).values_list(
+        "pk", flat=True
+    ):
+        if not _run_lock(run_id, take=True):
+            continue  # its worker is at work
+        try:
+            stale += EvaluationRun.objects.filter(
+                pk=run_id, status=EvaluationRun.Status.RUNNING
+            ).update(
+                status=EvaluationRun.Status.FAILED,
+                error="Its worker stopped before the run finished (killed or timed out); "
+                "nothing it wrote is lost: the next evaluation goes on from there.",
+                finished_at=timezone.now(),
+            )
+        finally:
+            _run_lock(run_id, take=False)
+    return stale
+
+
 def evaluation_run_perform(run: EvaluationRun, *, engagement_ids=None, progress=None):
-    """Carry out `run`, recording progress, the outcome or the error on it."""
+    """Carry out `run`, recording progress, the outcome or the error on it. While it runs,
+    its worker's database session holds the run's lock; a run another worker holds is
+    left to it (a task delivered twice)."""
+    if not _run_lock(run.pk, take=True):
+        return None
     try:
         summary = engagements_evaluate(
             as_of=run.as_of, engagement_ids=engagement_ids, run=run, progress=progress
@@ -492,6 +547,8 @@ def evaluation_run_perform(run: EvaluationRun, *, engagement_ids=None, progress=
             status=EvaluationRun.Status.FAILED, error=repr(error), finished_at=timezone.now()
         )
         raise
+    finally:
+        _run_lock(run.pk, take=False)
     EvaluationRun.objects.filter(pk=run.pk).update(
         status=EvaluationRun.Status.DONE,
         engagements_done=summary.engagements,

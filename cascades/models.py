@@ -93,6 +93,14 @@ class Engagement(models.Model):
         null=True, blank=True, help_text="The frozen copy of the structure this engagement earns."
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by_token = models.ForeignKey(
+        "portal.OpsToken",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The ops API token that recorded it (the CRM).",
+    )
 
     class Meta:
         ordering = ["-signed_at", "external_id"]
@@ -146,6 +154,14 @@ class Signal(AppendOnlyModel):
     member_ids = models.JSONField(null=True, blank=True, help_text="Hashed member identifiers.")
     body = models.JSONField(help_text="The signal exactly as received.")
     received_at = models.DateTimeField(default=timezone.now, editable=False)
+    received_by_token = models.ForeignKey(
+        "portal.OpsToken",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The ops API token whose batch brought it.",
+    )
 
     class Meta:
         ordering = ["-occurred_at", "signal_id"]

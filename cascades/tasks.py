@@ -6,12 +6,14 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from cascades.evaluation import evaluation_run_perform
+from cascades.evaluation import evaluation_run_perform, evaluation_runs_sweep
 from cascades.models import EvaluationRun
 
 
 def evaluation_run_execute(run_id, engagement_ids=None):
-    """Run the evaluation `run_id` describes; a second delivery of a finished run is a no-op."""
+    """Run the evaluation `run_id` describes; a second delivery of a finished run is a no-op.
+    Runs whose worker died on the way are marked failed first."""
+    evaluation_runs_sweep()
     run = EvaluationRun.objects.get(pk=run_id)
     if run.status != EvaluationRun.Status.DONE:
         evaluation_run_perform(run, engagement_ids=engagement_ids)

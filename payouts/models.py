@@ -134,6 +134,14 @@ class PayoutRun(models.Model):
     created_by = models.ForeignKey(
         "portal.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    created_by_token = models.ForeignKey(
+        "portal.OpsToken",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The ops API token that created it; tokens never approve or pay.",
+    )
     approved_at = models.DateTimeField(null=True, blank=True)
     approved_by = models.ForeignKey(
         "portal.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -216,6 +224,11 @@ class Statement(models.Model):
     pdf = models.FileField(upload_to="statements/%Y/%m/", blank=True)
     pdf_sha256 = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    sealed = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Its figures are the sums of its lines; no line joins it afterwards.",
+    )
 
     class Meta:
         ordering = ["run", "partner"]

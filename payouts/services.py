@@ -32,6 +32,7 @@ from payouts.models import (
 from portal.models import Partner
 
 DUE_AFTER_DAYS = 30
+ZERO = Decimal("0.00")
 STATUS_TRANSITIONS = {
     PayoutRun.Status.DRAFT: {PayoutRun.Status.APPROVED},
     PayoutRun.Status.APPROVED: {PayoutRun.Status.PAID},
@@ -61,12 +62,6 @@ def period_end(month: datetime.date) -> datetime.date:
 def due_date(month: datetime.date) -> datetime.date:
     """Net-30: the last day of the period plus 30 days."""
     return period_end(month) + datetime.timedelta(days=DUE_AFTER_DAYS)
-
-
-def payout_amount(balance: Decimal) -> Decimal:
-    """What a balance pays: nothing at or below zero or under the minimum payout."""
-    minimum = Decimal(settings.MINIMUM_PAYOUT)
-    return balance if balance > 0 and balance >= minimum else Decimal("0.00")
 
 
 def _locked_period(month):
@@ -136,56 +131,51 @@ def _render_later(run_id):
 
 
 def _statements_create(*, run, month, issue_date):
+    """One statement per partner and currency with entries pending or a balance carried.
+
+    The statements' figures are summed from the lines the run attached, in the same
+    statement that would otherwise re-read the ledger: an entry committed while the run is
+    being created is either on a line, and counted, or left pending for the next run."""
     end = period_end(month)
     pending = LedgerEntry.objects.filter(effective_date__lte=end, line__isnull=True).exclude(
         kind=LedgerEntry.Kind.PAYOUT
     )
-    figures = defaultdict(lambda: defaultdict(lambda: Decimal("0.00")))
-    for partner_id, currency, kind, total in (
-        pending.values_list("partner_id", "currency", "kind").annotate(total=Sum("amount"))
-        .order_by()
-    ):  # fmt: skip
-        figures[(partner_id, currency)][KIND_TO_LINE[kind]] += total
+    keys = pending.values_list("partner_id", "currency").order_by().distinct()
+    opening = dict.fromkeys(keys, ZERO)
     previous = PayoutRun.objects.filter(period__month__lt=month).order_by("-period__month").first()
     if previous is not None:
         for partner_id, currency, closing in previous.statements.values_list(
             "partner_id", "currency", "closing_balance"
         ):
             if closing:
-                figures[(partner_id, currency)]["opening_balance"] = closing
-    if not figures:
+                opening[(partner_id, currency)] = closing
+    if not opening:
         return []
     tiers = dict(Partner.objects.with_tier_on(end).values_list("pk", "tier"))
-    exposure = clawback_exposure(end=end, keys=set(figures))
-    statements = []
-    for (partner_id, currency), lines in sorted(figures.items()):
-        balance = sum(lines.values(), Decimal("0.00"))
-        payable = payout_amount(balance)
-        statements.append(
-            Statement(
-                run=run,
-                partner_id=partner_id,
-                currency=currency,
-                tier=tiers.get(partner_id) or "",
-                opening_balance=lines["opening_balance"],
-                standard_earnings=lines["standard_earnings"],
-                cascade_earnings=lines["cascade_earnings"],
-                clawbacks=lines["clawbacks"],
-                adjustments=lines["adjustments"],
-                payable=payable,
-                closing_balance=balance - payable,
-                issue_date=issue_date,
-                due_date=due_date(month),
-                clawback_exposure=exposure.get((partner_id, currency), []),
-            )
+    exposure = clawback_exposure(end=end, keys=set(opening))
+    statements = [
+        Statement(
+            run=run,
+            partner_id=partner_id,
+            currency=currency,
+            tier=tiers.get(partner_id) or "",
+            opening_balance=balance,
+            closing_balance=balance,
+            issue_date=issue_date,
+            due_date=due_date(month),
+            clawback_exposure=exposure.get((partner_id, currency), []),
         )
+        for (partner_id, currency), balance in sorted(opening.items())
+    ]
     Statement.objects.bulk_create(statements)
     _lines_insert(run=run, end=end)
+    _figures_from_lines(run=run)
     return statements
 
 
 def _lines_insert(*, run, end):
-    """Each pending entry lands on its partner's statement of this run: one statement."""
+    """Each pending entry lands on its partner's statement of this run: one statement. An
+    entry of a partner and currency without a statement here stays pending."""
     line, entry, statement = (
         StatementLine._meta.db_table,
         LedgerEntry._meta.db_table,
@@ -204,6 +194,45 @@ def _lines_insert(*, run, end):
             ORDER BY e.id
             """,
             [run.pk, end, LedgerEntry.Kind.PAYOUT],
+        )
+
+
+def _figures_from_lines(*, run):
+    """Each statement of `run` gets its figures from its own lines, the payable amount and
+    the closing balance with them, in one statement (the database checks they add up).
+    A balance pays nothing at or below zero or under the minimum payout (SPEC §6)."""
+    line, entry, statement = (
+        StatementLine._meta.db_table,
+        LedgerEntry._meta.db_table,
+        Statement._meta.db_table,
+    )
+    sums = ", ".join(
+        f"COALESCE(SUM(CASE WHEN e.kind = '{kind}' THEN e.amount END), 0) AS {field}"
+        for kind, field in KIND_TO_LINE.items()
+    )
+    figures = ", ".join(f"{field} = t.{field}" for field in KIND_TO_LINE.values())
+    minimum = Decimal(settings.MINIMUM_PAYOUT)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {statement} SET {figures}, sealed = TRUE,
+                payable = CASE WHEN t.balance > 0 AND t.balance >= CAST(%s AS NUMERIC)
+                               THEN t.balance ELSE 0 END,
+                closing_balance = t.balance
+                    - CASE WHEN t.balance > 0 AND t.balance >= CAST(%s AS NUMERIC)
+                           THEN t.balance ELSE 0 END
+            FROM (
+                SELECT s.id AS statement_id, {sums},
+                       s.opening_balance + COALESCE(SUM(e.amount), 0) AS balance
+                FROM {statement} s
+                LEFT JOIN {line} l ON l.statement_id = s.id
+                LEFT JOIN {entry} e ON e.id = l.entry_id
+                WHERE s.run_id = %s
+                GROUP BY s.id, s.opening_balance
+            ) t
+            WHERE {statement}.id = t.statement_id
+            """,
+            [minimum, minimum, run.pk],
         )
 
 

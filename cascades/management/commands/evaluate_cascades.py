@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
-from cascades.evaluation import evaluation_run_perform
+from cascades.evaluation import evaluation_run_perform, evaluation_runs_sweep
 from cascades.models import EvaluationRun
 from portal.dates import iso_date
 
@@ -20,6 +20,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, as_of=None, **options):
         as_of = as_of or timezone.localdate()
+        stale = evaluation_runs_sweep()
+        if stale:
+            self.stderr.write(f"{stale} run{pluralize(stale)} whose worker stopped marked failed.")
         run = EvaluationRun.objects.create(as_of=as_of, requested_by="evaluate_cascades")
         tty = hasattr(self.stdout, "isatty") and self.stdout.isatty()
 
