@@ -375,7 +375,7 @@ def _insert_rewards_postgresql(rows):
         SELECT e.partner_id, new.engagement_id, new.id, %s, new.amount, new.currency,
                new.trigger_date, '', now()
         FROM new JOIN {engagement} e ON e.id = new.engagement_id
-    """
+    """  # nosec B608: the names are the models' tables and columns; values are parameters
     with connection.cursor() as cursor:
         cursor.execute(
             sql, [list(column) for column in columns] + [LedgerEntry.Kind.CASCADE_REWARD]

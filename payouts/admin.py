@@ -19,7 +19,6 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from payouts.ledger import ledger_post_adjustment
@@ -279,7 +278,7 @@ class PayoutRunAdmin(admin.ModelAdmin):
         )
         return (
             format_html_join(
-                mark_safe("<br>"),
+                format_html("<br>"),
                 "{} on {} statement(s)",
                 ((money(row["total"], row["currency"]), row["statements"]) for row in totals),
             )

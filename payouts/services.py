@@ -192,7 +192,7 @@ def _lines_insert(*, run, end):
             WHERE e.effective_date <= %s AND e.kind <> %s
               AND NOT EXISTS (SELECT 1 FROM {line} l WHERE l.entry_id = e.id)
             ORDER BY e.id
-            """,
+            """,  # nosec B608: the names are the models' tables; the values are parameters
             [run.pk, end, LedgerEntry.Kind.PAYOUT],
         )
 
@@ -231,7 +231,7 @@ def _figures_from_lines(*, run):
                 GROUP BY s.id, s.opening_balance
             ) t
             WHERE {statement}.id = t.statement_id
-            """,
+            """,  # nosec B608: names from the models and KIND_TO_LINE; values are parameters
             [minimum, minimum, run.pk],
         )
 

@@ -43,7 +43,7 @@ from payouts.tasks import statements_render
 from portal.models import OpsToken, Partner, Tier, TierChange, User
 from portal.tokens import hash_token
 
-DEMO_PASSWORD = "cascade-demo"
+DEMO_PASSWORD = "cascade-demo"  # nosec B105: the demo's published password (DEBUG only)
 HISTORY_MONTHS = 30
 CUSTOMER_COUNT = 40
 
@@ -149,7 +149,7 @@ def _partner(external_id, name, history, as_of):
 
 def _engagement_plan(index, as_of):
     """Signing date, currency and Year-1 ACV of demo engagement `index`, spread over 30 months."""
-    rng = random.Random(index)
+    rng = random.Random(index)  # nosec B311: reproducible demo data, not a secret
     months_ago = 1 + index * (HISTORY_MONTHS - 1) // (CUSTOMER_COUNT - 1)
     signed_at = as_of - relativedelta(months=months_ago) + datetime.timedelta(days=index % 5)
     currency = "EUR" if index % 10 == 3 else "USD"
@@ -169,7 +169,7 @@ def demo_as_of():
 
 def _signals(index, engagement, as_of):
     """A deterministic history of signals for demo engagement `index`, up to `as_of`."""
-    rng = random.Random(1000 + index)
+    rng = random.Random(1000 + index)  # nosec B311: reproducible demo data, not a secret
     customer = engagement.customer.external_id
     signed = engagement.signed_at
     items = []
