@@ -5,15 +5,12 @@ the same rows; every demo row is found again by its external id or email.
 """
 
 import datetime
-import hashlib
-import hmac
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from allauth.account.models import EmailAddress
 from dateutil.relativedelta import relativedelta
-from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -41,7 +38,7 @@ from payouts.services import (
 )
 from payouts.tasks import statements_render
 from portal.models import OpsToken, Partner, Tier, TierChange, User
-from portal.tokens import hash_token
+from portal.tokens import ops_token_issue
 
 DEMO_PASSWORD = "cascade-demo"  # nosec B105: the demo's published password (DEBUG only)
 HISTORY_MONTHS = 30
@@ -371,12 +368,9 @@ class DemoExists(Exception):
 
 
 def _demo_ops_token():
-    """A stable ops token for the demo (derived from SECRET_KEY): the README's curl calls."""
-    token = (
-        "ops_demo_"
-        + hmac.new(settings.SECRET_KEY.encode(), b"demo ops token", hashlib.sha256).hexdigest()[:32]
-    )
-    OpsToken.objects.update_or_create(
-        name="demo", defaults={"prefix": token[:10], "key_hash": hash_token(token)}
-    )
+    """The demo's ops token for the README's curl calls: random, issued when the demo is
+    first seeded and shown then only (it is stored hashed); "" when it exists already."""
+    if OpsToken.objects.filter(name="demo").exists():
+        return ""
+    _, token = ops_token_issue(name="demo")
     return token

@@ -170,3 +170,20 @@ def test_demo_signatures_are_never_dated_in_the_future():
     assert signed[-1] <= now
     assert {timezone.localdate(at) for at in signed} == {datetime.date(2026, 11, 25)}
     assert Decision.objects.get().decided_on == datetime.date(2026, 11, 25)
+
+
+def test_the_demo_ops_token_is_random_shown_once_and_works(client):
+    from portal.models import OpsToken
+    from portal.tokens import hash_token
+
+    first = seed()
+    token = re.search(r"Ops API token \(README walk-through, shown once\): (ops_\S+)", first)[1]
+    again = seed()
+
+    assert len(token) == len("ops_") + 43  # 32 random bytes, URL-safe
+    assert OpsToken.objects.get(name="demo").key_hash == hash_token(token)
+    assert token not in again and "shown when the demo was first seeded" in again
+    response = client.get(
+        "/api/v1/ops/engagements/demo-eng-01/", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+    assert response.status_code == 200

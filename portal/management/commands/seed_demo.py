@@ -62,7 +62,13 @@ class Command(BaseCommand):
             out.write(f"  {email:<32} {role}")
         for run in summary.payout_runs:
             out.write(f"Payout run {run.period}: {run.status}, {run.statements.count()} statements")
-        out.write(f"Ops API token (README walk-through): {summary.ops_token}")
+        if summary.ops_token:
+            out.write(f"Ops API token (README walk-through, shown once): {summary.ops_token}")
+        else:
+            out.write(
+                "Ops API token: shown when the demo was first seeded; "
+                "`python manage.py issue_ops_token NAME` issues another."
+            )
         if summary.attestation_link:
             out.write(
                 "A customer's link to sign its agreement (no account needed, not used yet):\n"
