@@ -8,10 +8,9 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 
 from attestations.certificate import certificate_html, certificate_pdf_bytes
-from attestations.forms import EVIDENCE_EXTENSIONS, evidence_type
+from attestations.evidence import EVIDENCE_EXTENSIONS, evidence_identify
 from attestations.models import (
     Attestation,
     Decision,
@@ -30,7 +29,7 @@ from attestations.services import (
     verification_record,
 )
 from portal import formatting
-from portal.admin import ReadOnlyAdminMixin, number_display, staff_file_view
+from portal.admin import BR, ReadOnlyAdminMixin, number_display, staff_file_view
 
 
 class OutcomeInline(admin.StackedInline):
@@ -251,8 +250,10 @@ class AttestationAdmin(admin.ModelAdmin):
         if not obj.evidence_file:
             return "—"
         url = reverse("admin:attestations_attestation_evidence", args=[obj.pk])
-        return format_html('<a href="{}">Download</a> ({} KB)', url,
-                           max(1, round(obj.evidence_file.size / 1024)))  # fmt: skip
+        kind = EVIDENCE_EXTENSIONS.get(obj.evidence_content_type, "file").upper()
+        sent_as = f", sent as “{obj.evidence_original_name}”" if obj.evidence_original_name else ""
+        return format_html('<a href="{}">Download</a> ({}, {} KB{})', url, kind,
+                           max(1, round(obj.evidence_file.size / 1024)), sent_as)  # fmt: skip
 
     @admin.display(description="certificate")
     def certificate(self, obj):
@@ -279,7 +280,7 @@ class AttestationAdmin(admin.ModelAdmin):
             f"{v.recorded_by or 'the system'}" + (f" ({v.note})" if v.note else "")
             for v in obj.verifications.select_related("recorded_by").order_by("recorded_at")
         ]
-        return format_html_join(mark_safe("<br>"), "{}", ((row,) for row in rows)) or "None yet."
+        return format_html_join(BR, "{}", ((row,) for row in rows)) or "None yet."
 
     @admin.display(description="decision")
     def decision_made(self, obj):
@@ -331,16 +332,26 @@ class AttestationAdmin(admin.ModelAdmin):
         return response
 
     def evidence_view(self, request, pk):
-        """The evidence file, always as a download, typed by its content (never its name)."""
+        """The evidence file, always a download typed by the content it was accepted for
+        (never its name), which the browser may neither sniff nor run."""
         attestation = self._viewable(request, pk)
         if not attestation.evidence_file:
             raise Http404("This attestation has no evidence file.")
         handle = attestation.evidence_file.open("rb")
-        content_type = evidence_type(handle.read(4096)) or "application/octet-stream"
-        handle.seek(0)
+        content_type = attestation.evidence_content_type
+        if not content_type:  # stored before its type was kept: checked as uploads are now
+            try:
+                content_type = evidence_identify(handle.read())
+            except ValidationError:
+                content_type = "application/octet-stream"
+            handle.seek(0)
         extension = EVIDENCE_EXTENSIONS.get(content_type, "bin")
-        return FileResponse(handle, as_attachment=True, content_type=content_type,
-                            filename=f"evidence-{pk}.{extension}")  # fmt: skip
+        response = FileResponse(handle, as_attachment=True, content_type=content_type,
+                                filename=f"evidence-{pk}.{extension}")  # fmt: skip
+        response["X-Content-Type-Options"] = "nosniff"
+        # The response's own policy, whatever the site's: nothing in the file may run.
+        response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+        return response
 
     def save_formset(self, request, form, formset, change):
         request.verifications_recorded = [

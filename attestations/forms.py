@@ -1,55 +1,8 @@
-"""The one-page form customers sign; the evidence file is checked by its content."""
+"""The one-page form customers sign; its evidence file is checked by attestations.evidence."""
 
 from django import forms
-from django.conf import settings
 
-# File signatures of the evidence formats SPEC §4 allows (the name and the browser's
-# content type are not trusted).
-SIGNATURES = {
-    b"%PDF-": "application/pdf",
-    b"\x89PNG\r\n\x1a\n": "image/png",
-    b"\xff\xd8\xff": "image/jpeg",
-}
-
-
-EVIDENCE_EXTENSIONS = {
-    "application/pdf": "pdf",
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "text/csv": "csv",
-}
-
-
-def evidence_type(head: bytes) -> str | None:
-    """The type of evidence whose first 4,096 bytes are `head` (PDF, PNG, JPEG or CSV), or
-    None for anything else."""
-    for signature, content_type in SIGNATURES.items():
-        if head.startswith(signature):
-            return content_type
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if (
-        "\x00" not in text
-        and ("," in text or ";" in text)
-        and (all(ch.isprintable() or ch in "\r\n\t" for ch in text))
-    ):
-        return "text/csv"
-    return None
-
-
-def sniff_evidence(upload):
-    """The evidence's real type (PDF, PNG, JPEG or CSV), or a ValidationError."""
-    if upload.size > settings.EVIDENCE_MAX_BYTES:
-        limit = settings.EVIDENCE_MAX_BYTES // (1024 * 1024)
-        raise forms.ValidationError(f"The file is larger than {limit} MB.")
-    head = upload.read(4096)
-    upload.seek(0)
-    content_type = evidence_type(head)
-    if content_type is None:
-        raise forms.ValidationError("Evidence must be a PDF, CSV, PNG or JPEG file.")
-    return content_type
+from attestations.evidence import sniff_evidence
 
 
 class SignatureForm(forms.Form):

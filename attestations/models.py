@@ -122,7 +122,16 @@ class Attestation(AppendOnlyModel):
     )
     achieved_value = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
     evidence_summary = models.TextField(blank=True)
+    # Stored under a random name, never the customer's (SPEC §4: identified by content).
     evidence_file = models.FileField(upload_to="evidence/%Y/%m/", blank=True)
+    evidence_content_type = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="What the file's content showed it to be; its download is typed by it.",
+    )
+    evidence_original_name = models.CharField(
+        max_length=255, blank=True, help_text="The customer's name for the file, as text only."
+    )
     evidence_sha256 = models.CharField(max_length=64, blank=True)
     signer_name = models.CharField(max_length=200)
     signer_title = models.CharField(max_length=200)

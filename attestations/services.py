@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from attestations.evidence import EVIDENCE_EXTENSIONS, evidence_original_name, sniff_evidence
 from attestations.models import Attestation, Decision, Outcome, SigningRequest, Verification
 
 SALT = "attestations.signing-link"
@@ -196,8 +197,10 @@ def content_hash(content: dict) -> str:
 
 def attestation_sign(*, token, values, evidence=None, ip=None, user_agent="", now=None):
     """Record the signature of the request `token` names, once. `values` are the form's
-    cleaned fields; `evidence` an already sniffed upload or None."""
+    cleaned fields; `evidence` an upload or None, identified by its content here too (a
+    ValidationError refuses it before anything is written)."""
     now = now or timezone.now()
+    evidence_content_type = sniff_evidence(evidence) if evidence is not None else ""
     with transaction.atomic():
         request = signing_request_for(token, now=now)
         request = SigningRequest.objects.select_for_update().get(pk=request.pk)
@@ -232,6 +235,8 @@ def attestation_sign(*, token, values, evidence=None, ip=None, user_agent="", no
             achieved_value=achieved,
             evidence_summary=values.get("evidence_summary", ""),
             evidence_sha256=evidence_sha256,
+            evidence_content_type=evidence_content_type,
+            evidence_original_name=evidence_original_name(getattr(evidence, "name", "")),
             signer_name=values["signer_name"],
             signer_title=values["signer_title"],
             signer_email=values["signer_email"],
@@ -244,7 +249,9 @@ def attestation_sign(*, token, values, evidence=None, ip=None, user_agent="", no
             content_sha256=content_hash(content),
         )
         if evidence is not None:
-            attestation.evidence_file.save(evidence.name, evidence, save=False)
+            # A random name under evidence/<year>/<month>/, its extension from the content.
+            stored_name = f"{uuid.uuid4().hex}.{EVIDENCE_EXTENSIONS[evidence_content_type]}"
+            attestation.evidence_file.save(stored_name, evidence, save=False)
         attestation.save()
         request.used_at = now
         request.save(update_fields=["used_at"])

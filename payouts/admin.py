@@ -37,7 +37,7 @@ from payouts.services import (
     payout_run_create,
     payout_run_mark_paid,
 )
-from portal.admin import ReadOnlyAdminMixin, money_display, staff_file_view
+from portal.admin import BR, ReadOnlyAdminMixin, money_display, staff_file_view
 from portal.formatting import money
 from portal.money import CURRENCY_CHOICES
 
@@ -278,7 +278,7 @@ class PayoutRunAdmin(admin.ModelAdmin):
         )
         return (
             format_html_join(
-                format_html("<br>"),
+                BR,
                 "{} on {} statement(s)",
                 ((money(row["total"], row["currency"]), row["statements"]) for row in totals),
             )

@@ -1,12 +1,14 @@
 """Signing links, signed records, evidence sniffing, verification and acceptance."""
 
 import datetime
+import io
 from decimal import Decimal
 
 import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
+from PIL import Image
 
 from attestations.models import Attestation, Decision, Outcome, SigningRequest
 from attestations.services import (
@@ -34,7 +36,17 @@ SIGNER = {
 }
 OUTCOME = {"key": "downtime", "title": "Halve downtime", "methodology": "Incident reports",
            "target": Decimal("50"), "unit": "%", "due_months": 6}  # fmt: skip
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def png_bytes():
+    """A real 4 x 3 PNG: evidence must pass the image library's checks, not only start
+    with the signature."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 3), "red").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+PNG = png_bytes()
 
 
 def engagement_with_outcome(acv="48000.00", django_capture_on_commit_callbacks=None):
