@@ -12,7 +12,7 @@ from portal.api import OpsAPIView
 
 
 class AttestationQuerySerializer(serializers.Serializer):
-    engagement = serializers.SlugField()
+    engagement = serializers.SlugField(max_length=64)
 
 
 def _iso(value):

@@ -11,12 +11,14 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from attestations.models import Outcome
 from cascades.ingest import signals_ingest
 from cascades.models import Engagement, EvaluationRun
 from cascades.selectors import engagement_cascade
 from cascades.services import customer_upsert, engagement_create, structure_publish
 from cascades.tasks import evaluation_enqueue
 from portal.api import OpsAPIView
+from portal.limits import DateField, number_field
 from portal.models import Partner
 from portal.money import CURRENCY_CHOICES, DEFAULT_CURRENCY, round_money
 
@@ -42,25 +44,25 @@ class StructureView(OpsAPIView):
 class CustomerSerializer(serializers.Serializer):
     external_id = serializers.SlugField(max_length=64)
     name = serializers.CharField(max_length=200)
-    contact_email = serializers.EmailField()
+    contact_email = serializers.EmailField(max_length=254)
 
 
 class OutcomeSerializer(serializers.Serializer):
     key = serializers.SlugField(max_length=64)
     title = serializers.CharField(max_length=200)
     methodology = serializers.CharField()
-    target = serializers.DecimalField(max_digits=18, decimal_places=4)
+    target = number_field(Outcome, "target")
     unit = serializers.CharField(max_length=32)
-    due_months = serializers.IntegerField(min_value=0, max_value=120)
+    due_months = number_field(Outcome, "due_months", min_value=0, max_value=120)
 
 
 class EngagementCreateSerializer(serializers.Serializer):
     external_id = serializers.SlugField(max_length=64)
     partner = serializers.SlugRelatedField(slug_field="external_id", queryset=Partner.objects.all())
     customer = CustomerSerializer()
-    signed_at = serializers.DateField()
+    signed_at = DateField()
     currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, default=DEFAULT_CURRENCY)
-    year1_acv = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0)
+    year1_acv = number_field(Engagement, "year1_acv", min_value=0)
     outcomes = OutcomeSerializer(many=True, required=False, default=list)
 
 
@@ -135,7 +137,7 @@ class EngagementCreateView(OpsAPIView):
 
 
 class AsOfSerializer(serializers.Serializer):
-    as_of = serializers.DateField(required=False)
+    as_of = DateField(required=False)
 
 
 class EngagementDetailView(OpsAPIView):
@@ -153,7 +155,7 @@ class EngagementDetailView(OpsAPIView):
 
 class SignalBatchSerializer(serializers.Serializer):
     signals = serializers.ListField(child=serializers.DictField(), allow_empty=False)
-    as_of = serializers.DateField(required=False)
+    as_of = DateField(required=False)
 
 
 class SignalView(OpsAPIView):
@@ -198,7 +200,7 @@ def run_representation(run):
 
 
 class EvaluationRequestSerializer(serializers.Serializer):
-    as_of = serializers.DateField()
+    as_of = DateField()
 
 
 class EvaluationView(OpsAPIView):

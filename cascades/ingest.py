@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from cascades.models import Customer, Engagement, Signal
+from portal.limits import CONTROL_CHARACTERS, NumberRange, column_range, date_problem, shown
 
 READINGS = {"active_members", "vault_size_gb", "zone_count"}
 EXPANSIONS = {"plan_upgrade", "org_added", "marketplace_purchase"}
@@ -44,6 +45,15 @@ REQUIRED = {
 }
 MAX_BATCH = 10_000
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# What each number may be: its column's range, narrowed by the business rule.
+VALUE = column_range(Signal, "value").within(low=0)
+SCORE = VALUE.within(high=10)
+AMOUNT = column_range(Signal, "amount").within(low=0)
+CONTRACT_YEAR = column_range(Signal, "contract_year").within(low=1)
+MAX_LENGTH = {
+    "id": Signal._meta.get_field("signal_id").max_length,
+    "customer": Customer._meta.get_field("external_id").max_length,
+}
 
 
 class SignalBatchInvalid(Exception):
@@ -69,23 +79,19 @@ class IngestResult:
     engagement_ids: list = field(default_factory=list)
 
 
-def _decimal(value, errors, name, *, low=None, high=None, places=None):
+def _decimal(value, errors, name, limits: NumberRange):
     if isinstance(value, bool) or not isinstance(value, str | int):
         errors[name] = 'Must be a decimal string, such as "12.50".'
         return None
     try:
         number = Decimal(str(value))
     except InvalidOperation:
-        errors[name] = f"{value!r} is not a decimal number."
+        errors[name] = f"{shown(value)} is not a decimal number."
         return None
     if not number.is_finite():
-        errors[name] = f"{value!r} is not a decimal number."
-    elif low is not None and number < low:
-        errors[name] = f"Must be at least {low}."
-    elif high is not None and number > high:
-        errors[name] = f"Must be at most {high}."
-    elif places is not None and -number.as_tuple().exponent > places:
-        errors[name] = f"At most {places} decimal places."
+        errors[name] = f"{shown(value)} is not a decimal number."
+    elif problem := limits.problem(number):
+        errors[name] = problem
     else:
         return number
     return None
@@ -102,21 +108,24 @@ def parse_signal(raw):
     if not isinstance(raw, dict):
         return None, None, {"non_field_errors": "Each signal must be an object."}
     kind = raw.get("type")
-    if kind not in FIELDS:
-        errors["type"] = f"Unknown type {kind!r}; expected one of {', '.join(FIELDS)}."
+    known = isinstance(kind, str) and kind in FIELDS
+    if not known:
+        errors["type"] = f"Unknown type {shown(kind)}; expected one of {', '.join(FIELDS)}."
         allowed = COMMON | set().union(*FIELDS.values())
     else:
         allowed = COMMON | FIELDS[kind]
         for name in sorted(REQUIRED.get(kind, set()) - set(raw)):
             errors[name] = f"This field is required for a {kind} signal."
     for name in sorted(set(raw) - allowed):
-        errors[name] = "Unknown field" + (f" for a {kind} signal." if kind in FIELDS else ".")
+        errors[name] = "Unknown field" + (f" for a {kind} signal." if known else ".")
     for name in ("id", "customer"):
         value = raw.get(name)
         if not isinstance(value, str) or not value.strip():
             errors[name] = "This field is required (a non-empty string)."
-        elif len(value) > (128 if name == "id" else 64):
+        elif len(value) > MAX_LENGTH[name]:
             errors[name] = "Too long."
+        elif CONTROL_CHARACTERS.search(value):
+            errors[name] = "Must not contain control characters."
     occurred_at = None
     try:
         if not ISO_DATE.fullmatch(raw.get("occurred_at") or ""):
@@ -124,27 +133,34 @@ def parse_signal(raw):
         occurred_at = datetime.date.fromisoformat(raw["occurred_at"])
     except (TypeError, ValueError):
         errors["occurred_at"] = "Must be a date YYYY-MM-DD."
+    else:
+        if problem := date_problem(occurred_at):
+            errors["occurred_at"] = problem
 
     columns = {"value": None, "amount": None, "contract_year": None, "member_ids": None}
     if "value" in raw:
-        columns["value"] = _decimal(raw["value"], errors, "value", low=0, places=4)
+        columns["value"] = _decimal(raw["value"], errors, "value", VALUE)
         value = columns["value"]
         if kind == "active_members" and value is not None and value != value.to_integral_value():
             errors["value"] = "Active members is a whole number."
     if "score" in raw:
-        columns["value"] = _decimal(raw["score"], errors, "score", low=0, high=10, places=4)
+        columns["value"] = _decimal(raw["score"], errors, "score", SCORE)
     for name in ("acv", "acv_delta", "amount"):
         if name in raw:
-            columns["amount"] = _decimal(raw[name], errors, name, low=0, places=2)
+            columns["amount"] = _decimal(raw[name], errors, name, AMOUNT)
     if "contract_year" in raw:
         year = raw["contract_year"]
-        if isinstance(year, bool) or not isinstance(year, int) or year < 1:
+        if isinstance(year, bool) or not isinstance(year, int):
             errors["contract_year"] = "Must be a whole number, 1 or more."
+        elif problem := CONTRACT_YEAR.problem(year):
+            errors["contract_year"] = problem
         else:
             columns["contract_year"] = year
     if "member_ids" in raw:
         ids = raw["member_ids"]
-        if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        if not isinstance(ids, list) or not all(
+            isinstance(i, str) and i and not CONTROL_CHARACTERS.search(i) for i in ids
+        ):
             errors["member_ids"] = "Must be a list of (hashed) member identifiers."
         else:
             columns["member_ids"] = ids

@@ -12,6 +12,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 
+from cascades.models import CascadeStructure, Clawback, Reward, Signal
+from portal.limits import CONTROL_CHARACTERS, NumberRange, column_range, shown
 from portal.models import Tier
 
 STEP_KINDS = (
@@ -48,6 +50,23 @@ REQUIRED_KIND_FIELDS = {
     "retention": {"contract_year"},
 }
 TOP_FIELDS = {"name", "tier", "standard_commission_percent", "clawback", "steps"}
+
+# What each number may be: the range of the column it is stored in or compared with,
+# narrowed by the rule. Rewards are rounded half-up to the cent (SPEC §2), so a fixed
+# amount may have more places, as a percent may. Spans are at most a century, so that
+# every date the engine computes from a date the API takes (portal.limits.LATEST_DATE)
+# is still a date.
+PERCENT = NumberRange(low=Decimal(0), high=Decimal(100), places=None)
+CLAWBACK_PERCENT = column_range(Clawback, "percent").within(low=0, high=100)
+AMOUNT = column_range(Reward, "amount").within(low=0).rounded()
+READING = column_range(Signal, "value").within(low=0)
+SCORE = READING.within(high=10)
+MEMBERS = READING.within(low=1, high=int(READING.high), places=0)
+CONTRACT_YEAR = column_range(Signal, "contract_year").within(low=1, high=100)
+MONTHS = NumberRange(low=Decimal(0), high=Decimal(12 * 100), places=0)
+DAYS = column_range(Clawback, "window_days").within(high=36_525)
+NAME_LENGTH = CascadeStructure._meta.get_field("name").max_length
+KEY_LENGTH = Reward._meta.get_field("step_key").max_length
 
 
 @dataclass(frozen=True)
@@ -160,7 +179,7 @@ class _Errors:
         self.errors.setdefault(path, []).append(message)
 
 
-def _decimal(value, path, errors, *, low=None, high=None, low_inclusive=True):
+def _decimal(value, path, errors, limits: NumberRange):
     """A decimal given as a string (or an integer); floats are refused as imprecise."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         errors.add(path, 'Must be a decimal string, such as "2.5".')
@@ -168,34 +187,36 @@ def _decimal(value, path, errors, *, low=None, high=None, low_inclusive=True):
     try:
         number = Decimal(str(value).strip())
     except InvalidOperation:
-        errors.add(path, f"{value!r} is not a decimal number.")
+        errors.add(path, f"{shown(value)} is not a decimal number.")
         return None
     if not number.is_finite():
-        errors.add(path, f"{value!r} is not a decimal number.")
+        errors.add(path, f"{shown(value)} is not a decimal number.")
         return None
-    if low is not None and (number < low or (not low_inclusive and number == low)):
-        bound = "at least" if low_inclusive else "greater than"
-        errors.add(path, f"Must be {bound} {low}" + (f" and at most {high}." if high else "."))
-        return None
-    if high is not None and number > high:
-        errors.add(path, f"Must be at most {high}.")
+    if problem := limits.problem(number):
+        errors.add(path, problem)
         return None
     return number
 
 
-def _integer(value, path, errors, *, low=0):
+def _integer(value, path, errors, limits: NumberRange):
     if isinstance(value, bool) or not isinstance(value, int):
         errors.add(path, "Must be a whole number.")
         return None
-    if value < low:
-        errors.add(path, f"Must be at least {low}.")
+    if problem := limits.problem(value):
+        errors.add(path, problem)
         return None
     return value
 
 
-def _text(value, path, errors):
+def _text(value, path, errors, *, max_length):
     if not isinstance(value, str) or not value.strip():
         errors.add(path, "Must be a non-empty string.")
+        return None
+    if len(value.strip()) > max_length:
+        errors.add(path, f"At most {max_length} characters.")
+        return None
+    if CONTROL_CHARACTERS.search(value):
+        errors.add(path, "Must not contain control characters.")
         return None
     return value.strip()
 
@@ -205,13 +226,15 @@ def _validate_step(raw, path, errors):
         errors.add(path, "Each step must be an object.")
         return None
     step = {}
-    key = _text(raw.get("key"), f"{path}.key", errors) if "key" in raw else None
-    if "key" not in raw:
+    key = None
+    if "key" in raw:
+        key = _text(raw["key"], f"{path}.key", errors, max_length=KEY_LENGTH)
+    else:
         errors.add(f"{path}.key", "This field is required.")
     kind = raw.get("kind")
     if kind not in STEP_KINDS:
         errors.add(
-            f"{path}.kind", f"Unknown kind {kind!r}; expected one of {', '.join(STEP_KINDS)}."
+            f"{path}.kind", f"Unknown kind {shown(kind)}; expected one of {', '.join(STEP_KINDS)}."
         )
         return None
     step["key"], step["kind"] = key, kind
@@ -224,18 +247,20 @@ def _validate_step(raw, path, errors):
 
     for name in ("opens_after_months", "closes_after_days"):
         if name in raw:
-            step[name] = _integer(raw[name], f"{path}.{name}", errors)
+            limits = MONTHS if name == "opens_after_months" else DAYS
+            step[name] = _integer(raw[name], f"{path}.{name}", errors, limits)
 
     has_percent, has_amount = "percent" in raw, "amount" in raw
     if has_percent == has_amount:
         errors.add(f"{path}.percent", "Give either percent (with basis) or a fixed amount.")
     if has_percent:
-        percent = _decimal(raw["percent"], f"{path}.percent", errors, low=0, high=100)
+        percent = _decimal(raw["percent"], f"{path}.percent", errors, PERCENT)
         step["percent"] = str(percent) if percent is not None else None
         basis = raw.get("basis")
         if basis not in BASES:
             errors.add(
-                f"{path}.basis", f"Unknown basis {basis!r}; expected one of {', '.join(BASES)}."
+                f"{path}.basis",
+                f"Unknown basis {shown(basis)}; expected one of {', '.join(BASES)}.",
             )
         elif basis == "expansion_acv_delta" and kind != "expansion":
             errors.add(f"{path}.basis", "expansion_acv_delta is a basis for expansion steps only.")
@@ -243,12 +268,15 @@ def _validate_step(raw, path, errors):
     elif "basis" in raw:
         errors.add(f"{path}.basis", "A fixed amount takes no basis.")
     if has_amount:
-        amount = _decimal(raw["amount"], f"{path}.amount", errors, low=0, low_inclusive=False)
+        amount = _decimal(raw["amount"], f"{path}.amount", errors, AMOUNT)
+        if amount == 0:
+            errors.add(f"{path}.amount", "Must be greater than 0.")
+            amount = None
         step["amount"] = str(amount) if amount is not None else None
 
     if "min_active_members" in raw:
         step["min_active_members"] = _integer(
-            raw["min_active_members"], f"{path}.min_active_members", errors, low=1
+            raw["min_active_members"], f"{path}.min_active_members", errors, MEMBERS
         )
     if "metric" in raw:
         if raw["metric"] not in COVERAGE_METRICS:
@@ -257,27 +285,27 @@ def _validate_step(raw, path, errors):
             )
         step["metric"] = raw["metric"]
     if "threshold" in raw:
-        threshold = _decimal(raw["threshold"], f"{path}.threshold", errors, low=0)
+        threshold = _decimal(raw["threshold"], f"{path}.threshold", errors, READING)
         if threshold is not None:
             step["threshold"] = (
                 raw["threshold"] if isinstance(raw["threshold"], int) else str(threshold)
             )
     if "contract_year" in raw:
         step["contract_year"] = _integer(
-            raw["contract_year"], f"{path}.contract_year", errors, low=1
+            raw["contract_year"], f"{path}.contract_year", errors, CONTRACT_YEAR
         )
     if "events" in raw:
         events = raw["events"]
         if not isinstance(events, list) or not events:
             errors.add(f"{path}.events", "Must be a non-empty list.")
         else:
-            for event in events:
-                if event not in EXPANSION_EVENTS:
-                    errors.add(
-                        f"{path}.events",
-                        f"Unknown event {event!r}; expected any of {', '.join(EXPANSION_EVENTS)}.",
-                    )
-            if len(set(events)) != len(events):
+            unknown = [event for event in events if event not in EXPANSION_EVENTS]
+            expected = ", ".join(EXPANSION_EVENTS)
+            for event in unknown:
+                errors.add(
+                    f"{path}.events", f"Unknown event {shown(event)}; expected any of {expected}."
+                )
+            if not unknown and len(set(events)) != len(events):
                 errors.add(f"{path}.events", "Events are listed twice.")
             step["events"] = events
     if "repeat" in raw:
@@ -285,13 +313,15 @@ def _validate_step(raw, path, errors):
             errors.add(f"{path}.repeat", "Must be true or false.")
         step["repeat"] = raw["repeat"]
     if "min_score" in raw:
-        score = _decimal(raw["min_score"], f"{path}.min_score", errors, low=0, high=10)
+        score = _decimal(raw["min_score"], f"{path}.min_score", errors, SCORE)
         if score is not None:
             step["min_score"] = (
                 raw["min_score"] if isinstance(raw["min_score"], int) else str(score)
             )
     if "outcome_key" in raw:
-        step["outcome_key"] = _text(raw["outcome_key"], f"{path}.outcome_key", errors)
+        step["outcome_key"] = _text(
+            raw["outcome_key"], f"{path}.outcome_key", errors, max_length=KEY_LENGTH
+        )
     return step
 
 
@@ -307,17 +337,18 @@ def validate_document(document):
 
     clean = {}
     if "name" in document:
-        clean["name"] = _text(document["name"], "name", errors)
+        clean["name"] = _text(document["name"], "name", errors, max_length=NAME_LENGTH)
     if "tier" in document:
         if document["tier"] not in Tier.values:
+            expected = ", ".join(Tier.values)
             errors.add(
-                "tier",
-                f"Unknown tier {document['tier']!r}; expected one of {', '.join(Tier.values)}.",
+                "tier", f"Unknown tier {shown(document['tier'])}; expected one of {expected}."
             )
         clean["tier"] = document["tier"]
     if "standard_commission_percent" in document:
-        percent = _decimal(document["standard_commission_percent"], "standard_commission_percent",
-                           errors, low=0, high=100)  # fmt: skip
+        percent = _decimal(
+            document["standard_commission_percent"], "standard_commission_percent", errors, PERCENT
+        )
         clean["standard_commission_percent"] = str(percent) if percent is not None else None
     if "clawback" in document:
         clawback = document["clawback"]
@@ -328,9 +359,9 @@ def validate_document(document):
                 errors.add(f"clawback.{name}", "Unknown field.")
             for name in sorted({"window_days", "percent"} - set(clawback)):
                 errors.add(f"clawback.{name}", "This field is required.")
-            window = _integer(clawback.get("window_days", 0), "clawback.window_days", errors)
+            window = _integer(clawback.get("window_days", 0), "clawback.window_days", errors, DAYS)
             percent = _decimal(
-                clawback.get("percent", "0"), "clawback.percent", errors, low=0, high=100
+                clawback.get("percent", "0"), "clawback.percent", errors, CLAWBACK_PERCENT
             )
             clean["clawback"] = {
                 "window_days": window,

@@ -1,5 +1,6 @@
 """Ops API: payout runs (SPEC §9)."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -10,10 +11,21 @@ from rest_framework.response import Response
 from payouts.models import PayoutRun
 from payouts.services import parse_period, payout_run_create
 from portal.api import OpsAPIView
+from portal.limits import date_problem
 
 
 class PayoutRunRequestSerializer(serializers.Serializer):
     period = serializers.RegexField(r"^\d{4}-\d{2}$", error_messages={"invalid": "Use YYYY-MM."})
+
+    def validate_period(self, value):
+        """The first day of the month, one the program can have paid."""
+        try:
+            month = parse_period(value)
+        except DjangoValidationError:
+            raise serializers.ValidationError("Use YYYY-MM, a month from 01 to 12.") from None
+        if problem := date_problem(month):
+            raise serializers.ValidationError(problem)
+        return month
 
 
 def run_representation(run):
@@ -52,7 +64,7 @@ class PayoutRunView(OpsAPIView):
         data = PayoutRunRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run, created = payout_run_create(
-            month=parse_period(data.validated_data["period"]), as_of=timezone.localdate()
+            month=data.validated_data["period"], as_of=timezone.localdate()
         )
         return Response(
             run_representation(run),

@@ -9,6 +9,12 @@ from payouts.models import LedgerEntry, PayoutRun, Statement, StatementLine
 from payouts.services import KIND_TO_LINE
 
 ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+
+
+def _cents(total):
+    """A sum as the database gave it, to the cent (SQLite adds up in floating point)."""
+    return Decimal(total).quantize(CENT)
 
 
 def reconcile():
@@ -22,21 +28,21 @@ def reconcile():
         LedgerEntry.objects.values_list("partner__external_id", "currency", "kind")
         .annotate(total=Sum("amount")).order_by()
     ):  # fmt: skip
-        (paid if kind == payout else ledger)[(partner, currency)] += total
+        (paid if kind == payout else ledger)[(partner, currency)] += _cents(total)
     pending = defaultdict(lambda: ZERO)
     for partner, currency, total in (
         LedgerEntry.objects.filter(line__isnull=True).exclude(kind=payout)
         .values_list("partner__external_id", "currency").annotate(total=Sum("amount")).order_by()
     ):  # fmt: skip
-        pending[(partner, currency)] += total
+        pending[(partner, currency)] += _cents(total)
     issued, issued_paid = defaultdict(lambda: ZERO), defaultdict(lambda: ZERO)
     for partner, currency, status, total in (
         Statement.objects.values_list("partner__external_id", "currency", "run__status")
         .annotate(total=Sum("payable")).order_by()
     ):  # fmt: skip
-        issued[(partner, currency)] += total
+        issued[(partner, currency)] += _cents(total)
         if status == PayoutRun.Status.PAID:
-            issued_paid[(partner, currency)] += total
+            issued_paid[(partner, currency)] += _cents(total)
     latest_run = PayoutRun.objects.order_by("-period__month").first()
     carried = defaultdict(lambda: ZERO)
     if latest_run is not None:
@@ -65,7 +71,7 @@ def reconcile():
         StatementLine.objects.values_list("statement_id", "entry__kind")
         .annotate(total=Sum("entry__amount")).order_by()
     ):  # fmt: skip
-        lines[statement_id][KIND_TO_LINE[kind]] += total
+        lines[statement_id][KIND_TO_LINE[kind]] += _cents(total)
     previous = {}
     for statement in Statement.objects.select_related("partner", "run__period").order_by(
         "partner_id", "currency", "run__period__month"

@@ -206,8 +206,9 @@ def _figures_from_lines(*, run):
         LedgerEntry._meta.db_table,
         Statement._meta.db_table,
     )
+    # ROUND: SQLite (the demo) adds up in floating point; PostgreSQL's numeric is exact.
     sums = ", ".join(
-        f"COALESCE(SUM(CASE WHEN e.kind = '{kind}' THEN e.amount END), 0) AS {field}"
+        f"ROUND(COALESCE(SUM(CASE WHEN e.kind = '{kind}' THEN e.amount END), 0), 2) AS {field}"
         for kind, field in KIND_TO_LINE.items()
     )
     figures = ", ".join(f"{field} = t.{field}" for field in KIND_TO_LINE.values())
@@ -223,7 +224,7 @@ def _figures_from_lines(*, run):
                            THEN t.balance ELSE 0 END
             FROM (
                 SELECT s.id AS statement_id, {sums},
-                       s.opening_balance + COALESCE(SUM(e.amount), 0) AS balance
+                       ROUND(s.opening_balance + COALESCE(SUM(e.amount), 0), 2) AS balance
                 FROM {statement} s
                 LEFT JOIN {line} l ON l.statement_id = s.id
                 LEFT JOIN {entry} e ON e.id = l.entry_id

@@ -1,17 +1,29 @@
 from functools import wraps
 
+from allauth.account import admin as allauth_admin
+from allauth.account.models import EmailAddress
+from allauth.mfa import admin as allauth_mfa_admin
+from allauth.mfa.models import Authenticator
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.http import Http404
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from portal import formatting
 from portal.models import OpsToken, Partner, PartnerStatusChange, Tier, TierChange, User
 from portal.services import STATUS_TRANSITIONS, partner_set_status
+from portal.staff_groups import (
+    PARTNER_USER_FIELDS_STAFF_MAY_CREATE,
+    PARTNER_USER_FIELDS_STAFF_MAY_EDIT,
+    staff_may_manage_user,
+    staff_may_set_credentials,
+    users_staff_may_manage,
+)
 
 
 class ReadOnlyAdminMixin:
@@ -176,8 +188,41 @@ class UserEditForm(UserChangeForm):
         fields = "__all__"
 
 
+class PartnerUserCreateForm(forms.ModelForm):
+    """Staff other than superusers create partner users without a password: the new user
+    picks one through allauth's password reset, sent to the address given here."""
+
+    class Meta:
+        model = User
+        fields = PARTNER_USER_FIELDS_STAFF_MAY_CREATE
+        help_texts = {
+            "email": "The user sets a password with “Forgot your password?” at this address.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["partner"].required = True
+        self.fields["partner_role"].required = True
+
+    def save(self, commit=True):
+        user = super().save(commit=False)
+        user.set_unusable_password()
+        if commit:
+            user.save()
+        return user
+
+
+class PartnerUserEditForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = PARTNER_USER_FIELDS_STAFF_MAY_EDIT
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    """Superusers manage every account; other staff only partner users, never their
+    password or email (the rules: portal.staff_groups)."""
+
     form = UserEditForm
     add_form = UserCreateForm
     ordering = ["email"]
@@ -221,12 +266,106 @@ class UserAdmin(BaseUserAdmin):
         ),
     ]
     readonly_fields = ["last_login", "date_joined"]
+    partner_user_fieldsets = [
+        (None, {"fields": ["email"]}),
+        ("Profile", {"fields": ["full_name", "partner", "partner_role"]}),
+        ("Access", {"fields": ["is_active"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+
+    def get_queryset(self, request):
+        return users_staff_may_manage(super().get_queryset(request), staff=request.user)
+
+    def get_object(self, request, object_id, from_field=None):
+        # Any account, whoever asks: a staff account is out of a non-superuser's list
+        # (get_queryset), and its pages are refused by the permission checks below (403)
+        # rather than passed off as missing.
+        field = User._meta.pk if from_field is None else User._meta.get_field(from_field)
+        try:
+            return User.objects.get(**{field.name: field.to_python(object_id)})
+        except (User.DoesNotExist, ValidationError, ValueError):
+            return None
+
+    def _may_manage(self, request, obj):
+        return obj is None or staff_may_manage_user(staff=request.user, user=obj)
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and self._may_manage(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._may_manage(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._may_manage(request, obj)
+
+    def get_form(self, request, obj=None, **kwargs):
+        if not staff_may_set_credentials(staff=request.user):
+            kwargs["form"] = PartnerUserCreateForm if obj is None else PartnerUserEditForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        if staff_may_set_credentials(staff=request.user):
+            return super().get_fieldsets(request, obj)
+        if obj is None:
+            return [(None, {"fields": PARTNER_USER_FIELDS_STAFF_MAY_CREATE})]
+        return self.partner_user_fieldsets
 
     def get_readonly_fields(self, request, obj=None):
-        # Only superusers hand out staff rights: nobody promotes themselves.
-        if request.user.is_superuser:
+        if obj is None or staff_may_set_credentials(staff=request.user):
             return self.readonly_fields
-        return [*self.readonly_fields, "is_staff", "is_superuser", "groups", "user_permissions"]
+        # Shown, never taken from the form (staff rights, groups and password are not shown).
+        return [*self.readonly_fields, "email"]
+
+    def user_change_password(self, request, id, form_url=""):
+        if not staff_may_set_credentials(staff=request.user):
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
+
+
+class SuperuserOnlyAdminMixin:
+    """Account records only superusers see or touch, whatever permissions a group holds."""
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request, *args):
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+
+# allauth's own admin for email addresses would let anyone given its permissions point an
+# account at a new address (and its password reset with it).
+admin.site.unregister(EmailAddress)
+
+
+@admin.register(EmailAddress)
+class EmailAddressAdmin(SuperuserOnlyAdminMixin, allauth_admin.EmailAddressAdmin):
+    pass
+
+
+# allauth's authenticator admin shows the TOTP secret in `data`: superusers may see that an
+# authenticator exists and delete it (a staff member lost the device), never read it.
+admin.site.unregister(Authenticator)
+
+
+@admin.register(Authenticator)
+class AuthenticatorAdmin(SuperuserOnlyAdminMixin, allauth_mfa_admin.AuthenticatorAdmin):
+    fields = ["user", "type", "created_at", "last_used_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(OpsToken)
@@ -249,6 +388,10 @@ class OpsTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"Revoked {count} token(s).")
+
+
+# Between the lines of a readonly field (format_html_join's separator).
+BR = mark_safe("<br>")  # nosec B308: a literal tag, no data in it
 
 
 def _field_display(field, description, show):

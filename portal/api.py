@@ -7,6 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.limits import DateField
 from portal.models import Partner, Tier
 from portal.services import partner_create, partner_tier_change
 from portal.tokens import BearerOpsTokenAuthentication, IsOpsToken
@@ -21,12 +22,12 @@ class PartnerCreateSerializer(serializers.Serializer):
     external_id = serializers.SlugField(max_length=64)
     name = serializers.CharField(max_length=200)
     tier = serializers.ChoiceField(choices=Tier.choices)
-    tier_effective = serializers.DateField()
+    tier_effective = DateField()
 
 
 class TierChangeSerializer(serializers.Serializer):
     tier = serializers.ChoiceField(choices=Tier.choices)
-    effective = serializers.DateField()
+    effective = DateField()
 
 
 def partner_representation(partner):

@@ -1,4 +1,4 @@
-"""The staff groups and what each may do in the admin.
+"""The staff groups and what each may do in the admin, over models and over other users.
 
 Applied by data migrations (`sync_staff_groups`). A model that a later
 migration creates is skipped until then: the migration that adds a model
@@ -62,6 +62,39 @@ GROUP_PERMISSIONS = {
         "payouts.ledgerentry": ["view"],
     },
 }
+
+
+# Rights over other people's accounts (object level; portal.admin.UserAdmin applies them).
+# The model permissions above only open the user admin: Partner operations may view, add
+# and change users, Finance and Risk may not touch users at all. Within that:
+#
+# - A superuser manages every account: staff rights, groups, permissions, email, password.
+# - Other staff (whatever permissions a group gives them) manage partner users only, that is
+#   users who are neither staff nor superuser: they create them (email, name, partner,
+#   role; no password) and edit PARTNER_USER_FIELDS_STAFF_MAY_EDIT. Staff accounts, their
+#   own included, are not listed to them and cannot be opened, created or changed.
+# - Nobody but a superuser sets or unsets a password or changes an email address, in the
+#   user admin or in allauth's email address admin (which is superuser-only): a forgotten
+#   password is reset by its user, through allauth, at the address the account has. A
+#   partner user created by Partner operations sets a first password that way.
+# - Staff change their own password, email and two-factor settings on allauth's pages.
+PARTNER_USER_FIELDS_STAFF_MAY_EDIT = ["full_name", "partner", "partner_role", "is_active"]
+PARTNER_USER_FIELDS_STAFF_MAY_CREATE = ["email", "full_name", "partner", "partner_role"]
+
+
+def staff_may_manage_user(*, staff, user) -> bool:
+    """May `staff` (who holds the user admin's permissions) see and manage `user` at all?"""
+    return staff.is_superuser or not (user.is_staff or user.is_superuser)
+
+
+def users_staff_may_manage(users, *, staff):
+    """The accounts of the queryset `users` that `staff` may see and manage."""
+    return users if staff.is_superuser else users.filter(is_staff=False, is_superuser=False)
+
+
+def staff_may_set_credentials(*, staff) -> bool:
+    """May `staff` set passwords, email addresses, staff rights, groups and permissions?"""
+    return staff.is_superuser
 
 
 def sync_staff_groups(apps, schema_editor=None):

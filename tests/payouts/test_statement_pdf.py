@@ -125,6 +125,8 @@ def make_statement(*, extra_customers=0, opening=Decimal("120.00"), exposure=EXP
         due_date=datetime.date(2026, 12, 31), clawback_exposure=exposure,
     )  # fmt: skip
     StatementLine.objects.bulk_create(StatementLine(statement=statement, entry=e) for e in entries)
+    Statement.objects.filter(pk=statement.pk).update(sealed=True)  # as a run seals it
+    statement.sealed = True
     return statement
 
 

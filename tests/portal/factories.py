@@ -1,11 +1,27 @@
 import datetime
+import time
 
 import factory
 from allauth.account.models import EmailAddress
+from allauth.mfa import app_settings as mfa_settings
+from allauth.mfa.totp.internal.auth import TOTP
 
+from portal import demo_mfa
 from portal.models import Partner, Tier, TierChange, User
 
 PASSWORD = "a-long-test-password"
+# Every staff user the factory makes has this TOTP secret (base32); `totp_code()` gives its
+# current code, for the tests that sign in through allauth's two-factor step.
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def totp_code(secret=TOTP_SECRET):
+    """The code an authenticator app shows for `secret` now, with a few seconds left before
+    it changes: allauth refuses a code whose 30 seconds have passed (no drift allowed)."""
+    left = mfa_settings.TOTP_PERIOD - time.time() % mfa_settings.TOTP_PERIOD
+    if left < 5:
+        time.sleep(left)
+    return demo_mfa.totp_code(secret)
 
 
 class PartnerFactory(factory.django.DjangoModelFactory):
@@ -53,7 +69,15 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 class StaffUserFactory(UserFactory):
+    """A staff user with two-factor authentication set up (TOTP_SECRET), as every staff
+    user needs it to use the admin; `StaffUserFactory(mfa=False)` for one without."""
+
     email = factory.Sequence(lambda n: f"staff{n:04d}@program.example")
     partner = None
     partner_role = ""
     is_staff = True
+
+    @factory.post_generation
+    def mfa(obj, create, extracted, **kwargs):
+        if create and extracted is not False:
+            TOTP.activate(obj, TOTP_SECRET)

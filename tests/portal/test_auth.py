@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from tests.portal.factories import PASSWORD, StaffUserFactory, UserFactory
+from tests.portal.factories import PASSWORD, StaffUserFactory, UserFactory, totp_code
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +74,8 @@ def test_admin_login_goes_through_the_rate_limited_sign_in(client):
 
 def test_staff_reach_the_admin_after_signing_in(client):
     StaffUserFactory(email="ops@program.example")
-    sign_in(client, "ops@program.example")
+    assert sign_in(client, "ops@program.example")["Location"] == "/accounts/2fa/authenticate/"
+    client.post("/accounts/2fa/authenticate/", {"code": totp_code()})
     assert client.get("/admin/").status_code == 200
 
 
