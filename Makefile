@@ -9,7 +9,7 @@ DEMO_ADDR ?= 127.0.0.1:8000
 # BROWSER=1 also installs Chromium for the browser tests (.ci/run sets it).
 PACKAGE_GROUPS := run test $(if $(BROWSER),browser)
 
-.PHONY: demo demo-reset test install system-packages migrate lint clean
+.PHONY: demo demo-code demo-reset test install system-packages migrate lint clean
 
 # The Debian packages of system-packages.txt; nothing to do when they are present.
 system-packages:
@@ -36,6 +36,11 @@ demo: MIGRATE_FLAGS = --verbosity 0
 demo: migrate
 	@$(PY) manage.py seed_demo
 	@$(PY) manage.py serve_demo $(DEMO_ADDR)
+
+# The current two-factor code of a demo staff account: make demo-code EMAIL=ops@demo.example
+demo-code: export DEBUG=1
+demo-code: install
+	@$(PY) manage.py demo_totp_code $(EMAIL)
 
 demo-reset:
 	rm -f $(VAR_DIR)/portal.sqlite3 $(VAR_DIR)/portal.sqlite3-wal $(VAR_DIR)/portal.sqlite3-shm

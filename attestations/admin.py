@@ -324,7 +324,7 @@ class AttestationAdmin(admin.ModelAdmin):
     def certificate_view(self, request, pk, format):
         attestation = self._viewable(request, pk)
         if format == "html":
-            return HttpResponse(certificate_html(attestation))
+            return HttpResponse(certificate_html(attestation, request))
         if format != "pdf":
             raise Http404
         response = HttpResponse(certificate_pdf_bytes(attestation), content_type="application/pdf")

@@ -8,8 +8,10 @@ from payouts.pdf import STATIC_BASE_URL, StaticOnlyURLFetcher
 TEMPLATE = "attestations/certificate.html"
 
 
-def certificate_html(attestation) -> str:
-    return render_to_string(TEMPLATE, {"attestation": attestation, "content": attestation.content})
+def certificate_html(attestation, request=None) -> str:
+    """The page; given the request, its inline style carries the request's CSP nonce."""
+    context = {"attestation": attestation, "content": attestation.content}
+    return render_to_string(TEMPLATE, context, request=request)
 
 
 def certificate_pdf_bytes(attestation) -> bytes:

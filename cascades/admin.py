@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Sum
 from django.utils.html import format_html, format_html_join
+from rest_framework.exceptions import ParseError
 
 from cascades.models import (
     CascadeStructure,
@@ -19,6 +20,7 @@ from cascades.services import engagement_structure_customize, structure_publish
 from cascades.structures import Structure, validate_document
 from portal.admin import ReadOnlyAdminMixin, money_display, number_display, percent_display
 from portal.formatting import money
+from portal.parsers import check_nesting
 
 
 def _condition(step):
@@ -78,14 +80,17 @@ def _validation_messages(error):
 class StructureDocumentField(forms.CharField):
     """A structure in its canonical JSON form, checked field by field."""
 
-    widget = forms.Textarea(attrs={"rows": 30, "cols": 100, "style": "font-family: monospace"})
+    widget = forms.Textarea(attrs={"rows": 30, "cols": 100, "class": "json-document"})
 
     def clean(self, value):
         value = super().clean(value)
         if not value:
             return None
         try:
+            check_nesting(value.encode())  # before json.loads, which has no depth limit
             document = json.loads(value)
+        except ParseError as error:
+            raise ValidationError(str(error.detail)) from None
         except json.JSONDecodeError as error:
             raise ValidationError(f"Not valid JSON: {error}") from None
         try:

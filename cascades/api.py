@@ -129,6 +129,7 @@ class EngagementCreateView(OpsAPIView):
                 currency=fields["currency"],
                 year1_acv=fields["year1_acv"],
                 outcomes=fields["outcomes"],
+                created_by_token=request.auth,
             )
         return Response(
             engagement_representation(engagement, as_of=timezone.localdate()),
@@ -165,7 +166,7 @@ class SignalView(OpsAPIView):
         data.is_valid(raise_exception=True)
         as_of = data.validated_data.get("as_of") or timezone.localdate()
         with transaction.atomic():
-            result = signals_ingest(items=request.data["signals"])
+            result = signals_ingest(items=request.data["signals"], token=request.auth)
             run = None
             if result.engagement_ids:
                 run = evaluation_enqueue(

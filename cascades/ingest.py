@@ -175,8 +175,9 @@ def parse_signal(raw):
     return body, columns, None
 
 
-def signals_ingest(*, items) -> IngestResult:
-    """Store a batch of signals whole, or raise ValidationError / SignalConflict and store none."""
+def signals_ingest(*, items, token=None) -> IngestResult:
+    """Store a batch of signals whole, or raise ValidationError / SignalConflict and store none.
+    `token`, the ops token that sent the batch, is recorded on each new signal."""
     if not isinstance(items, list) or not items:
         raise ValidationError({"signals": ["Send a non-empty list of signals."]})
     if len(items) > MAX_BATCH:
@@ -212,7 +213,12 @@ def signals_ingest(*, items) -> IngestResult:
         raise SignalConflict(sorted(conflicts))
 
     new = [
-        Signal(customer_id=customer_ids[body["customer"]], body=body, **columns)
+        Signal(
+            customer_id=customer_ids[body["customer"]],
+            body=body,
+            received_by_token=token,
+            **columns,
+        )  # fmt: skip
         for sid, (body, columns) in sorted(by_id.items())
         if sid not in stored
     ]
@@ -221,7 +227,7 @@ def signals_ingest(*, items) -> IngestResult:
             Signal.objects.bulk_create(new)
     except IntegrityError:
         # Another request stored some of these ids since we looked: compare again.
-        return signals_ingest(items=items)
+        return signals_ingest(items=items, token=token)
     touched = {signal.customer_id for signal in new}
     return IngestResult(
         created=len(new),

@@ -93,6 +93,7 @@ def engagement_create(
     currency: str,
     year1_acv: Decimal,
     outcomes=(),
+    created_by_token=None,
 ):
     """Record a closed deal: the tier in force on its signing date, a frozen snapshot of
     that tier's current structure, the standard commission, and the outcome agreement."""
@@ -132,6 +133,7 @@ def engagement_create(
         year1_acv=year1_acv,
         structure=structure_row,
         snapshot=structure.snapshot(),
+        created_by_token=created_by_token,
     )
     ledger_post_standard_commission(
         engagement=engagement,

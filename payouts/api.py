@@ -64,7 +64,9 @@ class PayoutRunView(OpsAPIView):
         data = PayoutRunRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run, created = payout_run_create(
-            month=data.validated_data["period"], as_of=timezone.localdate()
+            month=data.validated_data["period"],
+            as_of=timezone.localdate(),
+            created_by_token=request.auth,
         )
         return Response(
             run_representation(run),

@@ -29,7 +29,7 @@ from payouts.models import (
     StatementLine,
     StatementPeriod,
 )
-from portal.models import Partner
+from portal.models import Partner, User
 
 DUE_AFTER_DAYS = 30
 ZERO = Decimal("0.00")
@@ -103,9 +103,12 @@ def _sequence_check(*, month):
         raise ValidationError({"period": f"Run {expected:%Y-%m} first: runs go month by month."})
 
 
-def payout_run_create(*, month: datetime.date, as_of: datetime.date, created_by=None):
+def payout_run_create(
+    *, month: datetime.date, as_of: datetime.date, created_by=None, created_by_token=None
+):
     """Create the run for `month` with its statements; (run, created). Runs go month by
-    month, only for a period that has ended by `as_of` (`payout_run_check`)."""
+    month, only for a period that has ended by `as_of` (`payout_run_check`). The creator
+    is a staff user or an ops API token (which can never approve or pay it)."""
     _period_check(month=month, as_of=as_of)
     with transaction.atomic():
         period = _locked_period(month)
@@ -113,9 +116,12 @@ def payout_run_create(*, month: datetime.date, as_of: datetime.date, created_by=
         if existing is not None:
             return existing, False
         _sequence_check(month=month)
-        run = PayoutRun.objects.create(period=period, created_by=created_by)
+        run = PayoutRun.objects.create(
+            period=period, created_by=created_by, created_by_token=created_by_token
+        )
+        note = f"created by ops token {created_by_token.name}" if created_by_token else "created"
         PayoutRunStatusChange.objects.create(
-            run=run, to_status=run.status, changed_by=created_by, note="created"
+            run=run, to_status=run.status, changed_by=created_by, note=note
         )
         _statements_create(run=run, month=month, issue_date=as_of)
         period.status = StatementPeriod.Status.CLOSED
@@ -293,7 +299,10 @@ def _move(run, to_status, *, by=None, note=""):
 
 
 def _is_finance(user):
-    return user is not None and (user.is_superuser or user.groups.filter(name="Finance").exists())
+    """A Finance user (or a superuser): never a token, never anonymous."""
+    return isinstance(user, User) and (
+        user.is_superuser or user.groups.filter(name="Finance").exists()
+    )
 
 
 @transaction.atomic

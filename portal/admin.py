@@ -112,6 +112,7 @@ class PartnerAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .with_tier_on(timezone.localdate())
             .annotate(engagement_count=Count("engagements", distinct=True))
+            .order_by("name", "pk")  # the annotation drops the model's ordering
         )
 
     def get_readonly_fields(self, request, obj=None):

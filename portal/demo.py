@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from allauth.account.models import EmailAddress
 from dateutil.relativedelta import relativedelta
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -37,6 +38,7 @@ from payouts.services import (
     payout_run_mark_paid,
 )
 from payouts.tasks import statements_render
+from portal.demo_mfa import demo_totp
 from portal.models import OpsToken, Partner, Tier, TierChange, User
 from portal.tokens import ops_token_issue
 
@@ -237,6 +239,8 @@ def seed_demo(*, as_of: datetime.date, pdfs: bool = True) -> DemoSummary:
                      partner=None, partner_role="")  # fmt: skip
         if group_name:
             user.groups.set([Group.objects.get(name=group_name)])
+        if settings.DEBUG:  # staff need two-factor; the demo's secret is published
+            demo_totp(user)
         summary.staff_logins.append((email, group_name or "superuser"))
 
     signals = []

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 # Base32, 20 bytes, like the secrets allauth generates; published, so demo sites only.
-DEMO_TOTP_SECRET = "CASCADEREWARDSDEMOSTAFFTOTP23456"
+DEMO_TOTP_SECRET = "CASCADEREWARDSDEMOSTAFFTOTP23456"  # nosec B105: published, demo only
 DEMO_EMAIL_DOMAIN = "@demo.example"
 
 

@@ -14,6 +14,13 @@ def staff_need_mfa(user):
     return user.is_staff
 
 
+def mfa_required(user) -> bool:
+    """Must `user` have two-factor authentication? `PORTAL_MFA_REQUIRED_FOR` names the
+    predicate (default `staff_need_mfa`)."""
+    predicate = getattr(settings, "PORTAL_MFA_REQUIRED_FOR", None)
+    return (import_string(predicate) if predicate else staff_need_mfa)(user)
+
+
 class MFARequiredMiddleware:
     """Sends a signed-in user for whom `PORTAL_MFA_REQUIRED_FOR` (a dotted path to a
     predicate on the user; default `staff_need_mfa`) holds, and who has no TOTP

@@ -170,6 +170,7 @@ ACCOUNT_RATE_LIMITS = {
 }
 ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_ADAPTER = "portal.adapters.MFAAdapter"
 MFA_TOTP_ISSUER = "Cascade rewards portal"
 
 LANGUAGE_CODE = "en-us"

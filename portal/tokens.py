@@ -43,7 +43,8 @@ class BearerOpsTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).split()
-        if not header or header[0].decode().lower() != self.keyword.lower():
+        # Headers are Latin-1 on the wire: any byte decodes, none is a 500.
+        if not header or header[0].decode("latin-1").lower() != self.keyword.lower():
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed(

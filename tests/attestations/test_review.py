@@ -1,6 +1,7 @@
 """Staff review in the admin, the certificate of signing, and the ops API listing."""
 
 import datetime
+import re
 import subprocess
 
 import pytest
@@ -52,6 +53,9 @@ def test_staff_download_the_certificate_as_html_and_pdf(client, risk, attested):
     html = client.get(f"/admin/attestations/attestation/{attested.pk}/certificate.html")
     pdf = client.get(f"/admin/attestations/attestation/{attested.pk}/certificate.pdf")
     assert attested.content_sha256 in html.content.decode()
+    # Its inline style runs under the page's Content-Security-Policy: it carries the nonce.
+    nonce = re.search(r"'nonce-([^']+)'", html["Content-Security-Policy"])[1]
+    assert f'<style nonce="{nonce}">' in html.content.decode()
     assert pdf["Content-Type"] == "application/pdf"
     text = subprocess.run(
         ["pdftotext", "-", "-"], input=pdf.content, capture_output=True, check=True

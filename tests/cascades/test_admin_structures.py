@@ -81,3 +81,14 @@ def test_an_engagement_whose_step_fired_keeps_its_structure(staff):
     assert response.status_code == 200
     assert "frozen" in str(response.context["adminform"].form.errors)
     assert Engagement.objects.get(pk=engagement.pk).snapshot == before
+
+
+def test_a_structure_nested_too_deep_is_a_form_error_not_a_crash(staff):
+    before = CascadeStructure.objects.count()
+    deep = "[" * 1000 + "]" * 1000
+
+    response = staff.post("/admin/cascades/cascadestructure/add/", {"document": deep})
+
+    assert response.status_code == 200
+    assert "JSON nested deeper than 32 levels." in response.content.decode()
+    assert CascadeStructure.objects.count() == before

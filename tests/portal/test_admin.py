@@ -100,3 +100,18 @@ def test_partner_list_filters_on_the_tier_in_force_today(client, superuser):
     TierChangeFactory(partner=gold, tier="gold", effective=datetime.date(2022, 1, 1))
     response = client.get("/admin/portal/partner/?tier=gold")
     assert list(response.context["cl"].result_list) == [gold]
+
+
+def test_the_partner_autocomplete_lists_partners_by_name(client):
+    client.force_login(StaffUserFactory(is_superuser=True))
+    PartnerFactory(name="Zephyr Partners")
+    PartnerFactory(name="Atlas Systems")
+
+    response = client.get(
+        "/admin/autocomplete/",
+        {"app_label": "cascades", "model_name": "engagement", "field_name": "partner"},
+    )
+
+    assert response.status_code == 200
+    names = [row["text"] for row in response.json()["results"]]
+    assert names == sorted(names) and "Atlas Systems" in names

@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 import time_machine
 from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.forms import DeactivateTOTPForm
 from allauth.mfa.totp.internal.auth import TOTP
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
@@ -225,3 +226,15 @@ def test_demo_totp_code_prints_codes_of_demo_accounts_only(email, error):
     StaffUserFactory(email="finance@demo.example", mfa=False)
     with pytest.raises(CommandError, match=error):
         demo_totp_code(email)
+
+
+def test_staff_cannot_switch_their_two_factor_off_but_a_partner_user_can():
+    staff = StaffUserFactory()
+    partner_user = UserFactory()
+    Authenticator.objects.create(user=partner_user, type="totp", data={"secret": "x"})
+
+    for user, allowed in ((staff, False), (partner_user, True)):
+        authenticator = Authenticator.objects.get(user=user, type="totp")
+        form = DeactivateTOTPForm(data={}, authenticator=authenticator)
+        assert form.is_valid() is allowed
+    assert Authenticator.objects.filter(user=staff, type="totp").exists()

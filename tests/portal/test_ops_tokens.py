@@ -165,3 +165,11 @@ def test_issue_ops_token_refuses_a_blank_name():
         call_command("issue_ops_token", "  ", stdout=io.StringIO(), stderr=io.StringIO())
 
     assert OpsToken.objects.count() == 0
+
+
+def test_an_authorization_header_that_is_not_utf8_is_refused_not_a_crash(client):
+    response = client.post(
+        "/api/v1/ops/partners/", {}, content_type="application/json",
+        HTTP_AUTHORIZATION="B\xe9arer ops_x",
+    )  # fmt: skip
+    assert response.status_code == 401

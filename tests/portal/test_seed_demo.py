@@ -1,5 +1,6 @@
 import datetime
 import re
+import time
 from io import StringIO
 
 import pytest
@@ -187,3 +188,20 @@ def test_the_demo_ops_token_is_random_shown_once_and_works(client):
         "/api/v1/ops/engagements/demo-eng-01/", HTTP_AUTHORIZATION=f"Bearer {token}"
     )
     assert response.status_code == 200
+
+
+def test_demo_staff_have_two_factor_and_the_code_command_prints_theirs(settings):
+    from allauth.mfa.models import Authenticator
+
+    from portal.demo_mfa import DEMO_TOTP_SECRET, totp_code
+
+    settings.DEBUG = True  # a demo site: the published secret is allowed
+    output = seed()
+    out = StringIO()
+    call_command("demo_totp_code", "risk@demo.example", stdout=out)
+
+    staff = Authenticator.objects.filter(type="totp", user__email__endswith="@demo.example")
+    assert staff.count() == 4  # staff, ops, finance, risk; partners need none
+    assert out.getvalue().strip() in {totp_code(DEMO_TOTP_SECRET, at=time.time() + s)
+                                      for s in (-30, 0)}  # fmt: skip
+    assert "`make demo-code EMAIL=...`" in output

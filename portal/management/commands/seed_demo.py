@@ -57,7 +57,8 @@ class Command(BaseCommand):
         out.write(f"Partner logins ({site}/):")
         for email, partner_name, role in summary.partner_logins:
             out.write(f"  {email:<32} {role:<7} {partner_name}")
-        out.write(f"Staff logins ({site}/admin/):")
+        out.write(f"Staff logins ({site}/admin/), with a two-factor code from "
+                  "`make demo-code EMAIL=...`:")  # fmt: skip
         for email, role in summary.staff_logins:
             out.write(f"  {email:<32} {role}")
         for run in summary.payout_runs:
