@@ -189,7 +189,17 @@ class UserEditForm(UserChangeForm):
         fields = "__all__"
 
 
-class PartnerUserCreateForm(forms.ModelForm):
+class PartnerUserForm(forms.ModelForm):
+    """A partner user belongs to a partner, with a role there: staff other than superusers
+    can neither leave either out nor make a partner user into some other kind of account."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["partner"].required = True
+        self.fields["partner_role"].required = True
+
+
+class PartnerUserCreateForm(PartnerUserForm):
     """Staff other than superusers create partner users without a password: the new user
     picks one through allauth's password reset, sent to the address given here."""
 
@@ -200,11 +210,6 @@ class PartnerUserCreateForm(forms.ModelForm):
             "email": "The user sets a password with “Forgot your password?” at this address.",
         }
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["partner"].required = True
-        self.fields["partner_role"].required = True
-
     def save(self, commit=True):
         user = super().save(commit=False)
         user.set_unusable_password()
@@ -213,7 +218,7 @@ class PartnerUserCreateForm(forms.ModelForm):
         return user
 
 
-class PartnerUserEditForm(forms.ModelForm):
+class PartnerUserEditForm(PartnerUserForm):
     class Meta:
         model = User
         fields = PARTNER_USER_FIELDS_STAFF_MAY_EDIT

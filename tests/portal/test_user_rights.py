@@ -239,6 +239,18 @@ def test_partner_operations_cannot_create_an_account_without_a_partner(client, a
     assert not User.objects.filter(email="staff2@program.example").exists()
 
 
+def test_partner_operations_cannot_take_a_partner_user_out_of_their_partner(client, as_actor):
+    as_actor("Partner operations")
+    user = make_target("partner user")
+    before = account(user)
+
+    response = client.post(change_url(user), {"full_name": "Ava Lind", "is_active": "on"})
+
+    assert response.status_code == 200
+    assert set(response.context["adminform"].form.errors) == {"partner", "partner_role"}
+    assert account(user) == before
+
+
 @pytest.mark.parametrize("actor", ["Finance", "Risk"])
 def test_finance_and_risk_cannot_add_users(client, as_actor, actor):
     as_actor(actor)
