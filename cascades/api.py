@@ -106,6 +106,15 @@ def engagement_representation(engagement, *, as_of):
                 "expected_amount": money(step.expected_amount, engagement.currency),
                 "clawed_back_amount": money(step.clawed_back_amount, engagement.currency),
                 "currency": step.currency,
+                "reason": step.reason.code,
+                "facts": step.reason.facts,
+                "explanation": step.explanation,
+                "at_risk": [
+                    {"reason": code, "facts": facts, "explanation": sentence}
+                    for (code, facts), sentence in zip(
+                        step.at_risk, step.at_risk_reasons, strict=True
+                    )
+                ],
                 "at_risk_reasons": list(step.at_risk_reasons),
             }
             for step in cascade.steps

@@ -5,6 +5,12 @@ acceptances and an as-of date, `evaluate` says for every step whether it is
 pending, earned (with trigger date and amount), missed or void, exactly as SPEC
 §2 defines it. Trigger dates come from the data, so evaluating late or twice
 gives the same answer.
+
+Each state says why, as a reason code and the facts behind it (SPEC §7
+"Explanations"): the reading and the threshold, the renewal, the churn, the
+acceptance. Facts hold JSON values only (dates as ISO strings, numbers as
+decimal strings) so that they are stored and served as they are; the sentences
+people read are rendered from them in `cascades.explanations`.
 """
 
 from __future__ import annotations
@@ -74,6 +80,56 @@ class EngagementFacts:
     agreement: str = AGREEMENT_SIGNED
 
 
+class Reason(NamedTuple):
+    """Why: a code (the names below) and the facts behind it, JSON values only."""
+
+    code: str
+    facts: dict
+
+
+# Why a step fired (it is earned).
+# Each also has fired_on, the trigger date.
+SIGNED = "signed"  # signed_at
+TENURE_REACHED = "tenure_reached"  # months
+READING_REACHED = "reading_reached"  # metric, reading, reading_date, threshold, signal_id
+RENEWED = "renewed"  # contract_year, renewed_on, signal_id
+EXPANSION_EVENT = "expansion_event"  # event, signal_id, acv_delta
+OUTCOME_ACCEPTED = "outcome_accepted"  # outcome_key, accepted_on
+# Why an earned step's reward was taken back (SPEC §5), wholly or in part.
+CLAWED_BACK = "clawed_back"  # fired_on, percent, amount, cause, cause_date, days_after
+REVERSED = "reversed"  # fired_on, amount, cause, cause_date
+# Why a step is pending.
+OPENS_LATER = "opens_later"  # opens
+WINDOW_OPEN = "window_open"  # closes
+# Why a pending step is at risk (SPEC §7): each reason a pending step may have.
+GAMING_CASE_OPEN = "gaming_case_open"
+READING_BELOW = "reading_below"  # metric, reading, reading_date, threshold
+MEMBERS_FELL = "members_fell"  # before, now, days
+CSAT_BELOW = "csat_below"  # score, below
+NO_AGREEMENT_SIGNED = "no_agreement"
+AGREEMENT_NOT_SIGNED = "agreement_unsigned"
+ATTESTATION_REJECTED = "attestation_rejected"  # outcome_key
+OUTCOME_NOT_ATTESTED = "outcome_not_attested"  # outcome_key, due
+# Why a step was missed: its window closed.
+READING_NOT_REACHED = "reading_not_reached"  # metric, reading, reading_date, threshold, closes
+NO_RENEWAL = "no_renewal"  # contract_year, closes
+NO_EXPANSION = "no_expansion"  # events, closes
+OUTCOME_NOT_ACCEPTED = "outcome_not_accepted"  # closes, agreement
+WINDOW_CLOSED = "window_closed"  # closes
+# Why a step is void: it can no longer fire.
+CHURNED = "churned"  # churned_on, signal_id
+PARTNER_TERMINATED = "partner_terminated"  # terminated_on
+
+
+def iso(day: datetime.date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def decimal_text(value) -> str | None:
+    """A number as the facts keep it: 10, not 10.0000; 2.5, not 2.50."""
+    return None if value is None else format(Decimal(value).normalize(), "f")
+
+
 class StepState(NamedTuple):
     key: str
     kind: str
@@ -84,7 +140,8 @@ class StepState(NamedTuple):
     amount: Decimal | None = None
     event_key: str = ""
     void_on: datetime.date | None = None
-    at_risk: tuple[str, ...] = ()
+    at_risk: tuple[Reason, ...] = ()
+    reason: Reason | None = None
 
 
 @functools.lru_cache(maxsize=65536)
@@ -109,10 +166,10 @@ EXPANSION_TYPES = frozenset(("plan_upgrade", "org_added", "marketplace_purchase"
 class _Timeline:
     """The engagement's signals as of a date, indexed for the questions the steps ask."""
 
-    __slots__ = ("readings", "renewals", "expansions", "churn_on")
+    __slots__ = ("readings", "renewals", "expansions", "churn")
 
     def __init__(self, signals, as_of):
-        readings, renewals, expansions, churn_on = {}, [], [], None
+        readings, renewals, expansions, churn = {}, [], [], None
         for signal in signals:
             day = signal.occurred_at
             if day > as_of:
@@ -124,18 +181,21 @@ class _Timeline:
                 if by_day is None:
                     by_day = readings[kind] = {}
                 value = signal.value
-                if value is not None and (day not in by_day or value > by_day[day]):
-                    by_day[day] = value
+                if value is not None and (day not in by_day or value > by_day[day][0]):
+                    by_day[day] = (value, signal.id)
             elif kind == "renewal":
                 renewals.append(signal)
             elif kind in EXPANSION_TYPES:
                 expansions.append(signal)
-            elif kind == "churn" and (churn_on is None or day < churn_on):
-                churn_on = day
-        self.readings = {k: sorted(v.items()) for k, v in readings.items()}
+            elif kind == "churn" and (
+                churn is None or (day, signal.id) < (churn.occurred_at, churn.id)
+            ):
+                churn = signal
+        # Per metric, (day, value, signal id) in date order.
+        self.readings = {k: sorted((d, *v) for d, v in by.items()) for k, by in readings.items()}
         renewals.sort(key=lambda s: (s.occurred_at, s.id))
         expansions.sort(key=lambda s: (s.occurred_at, s.id))
-        self.renewals, self.expansions, self.churn_on = renewals, expansions, churn_on
+        self.renewals, self.expansions, self.churn = renewals, expansions, churn
 
     def latest_reading(self, kind, on_or_before):
         series = self.readings.get(kind, ())
@@ -143,25 +203,27 @@ class _Timeline:
         return series[index - 1] if index else None
 
     def first_day_at_least(self, kind, threshold, lo, hi):
-        """First d in [lo, hi] whose latest reading dated ≤ d is ≥ threshold."""
+        """(First d in [lo, hi] whose latest reading dated ≤ d is ≥ threshold, that reading
+        as (day, value, signal id)), or None."""
         if lo > hi:
             return None
         latest = self.latest_reading(kind, lo)
         if latest is not None and latest[1] >= threshold:
-            return lo
+            return lo, latest
         series = self.readings.get(kind, ())
         start = bisect.bisect_right(series, (lo, Decimal("Infinity")))
-        for day, value in series[start:]:
-            if day > hi:
+        for reading in series[start:]:
+            if reading[0] > hi:
                 break
-            if value >= threshold:
-                return day
+            if reading[1] >= threshold:
+                return reading[0], reading
         return None
 
-    def renewal_date(self, contract_year):
+    def renewal(self, contract_year):
+        """The first renewal out of `contract_year`, or None."""
         for signal in self.renewals:
             if signal.contract_year == contract_year:
-                return signal.occurred_at
+                return signal
         return None
 
     def acv(self, year, year1_acv, on):
@@ -228,46 +290,101 @@ def _outcome_windows(step, facts):
     ]
 
 
+READING_METRIC = {"adoption": "active_members", "sentiment": "csat"}
+
+
+def _metric_and_threshold(step):
+    """The reading a reading step watches and the value it needs."""
+    if step.kind == "adoption":
+        return "active_members", step.min_active_members
+    if step.kind == "sentiment":
+        return "csat", step.min_score
+    return step.metric, step.threshold
+
+
+def _reading_facts(metric, reading, threshold):
+    return {
+        "metric": metric,
+        "reading": decimal_text(reading[1]) if reading else None,
+        "reading_date": iso(reading[0]) if reading else None,
+        "threshold": decimal_text(threshold),
+    }
+
+
 def _find_trigger(step, facts, timeline, opens, closes, last_day):
-    """(trigger date, expansion event) of a non-repeating step, or (None, None)."""
+    """(trigger date, expansion event, why) of a non-repeating step, or (None, None, None)."""
+    nothing = None, None, None
     hi = min(closes, last_day)
     if opens > hi:
-        return None, None
+        return nothing
     kind = step.kind
     if kind == "signup":
-        return (facts.signed_at, None) if opens == facts.signed_at else (None, None)
+        if opens != facts.signed_at:
+            return nothing
+        return facts.signed_at, None, Reason(SIGNED, {"signed_at": iso(facts.signed_at)})
     if kind == "tenure":
-        return opens, None
-    if kind == "adoption":
-        return timeline.first_day_at_least(
-            "active_members", step.min_active_members, opens, hi
-        ), None
-    if kind == "coverage":
-        return timeline.first_day_at_least(step.metric, step.threshold, opens, hi), None
-    if kind == "sentiment":
-        return timeline.first_day_at_least("csat", step.min_score, opens, hi), None
+        return opens, None, Reason(TENURE_REACHED, {"months": step.opens_after_months})
+    if kind in ("adoption", "coverage", "sentiment"):
+        metric, threshold = _metric_and_threshold(step)
+        found = timeline.first_day_at_least(metric, threshold, opens, hi)
+        if found is None:
+            return nothing
+        day, reading = found
+        return day, None, Reason(READING_REACHED, {
+            **_reading_facts(metric, reading, threshold), "signal_id": reading[2],
+        })  # fmt: skip
     if kind == "retention":
-        renewed = timeline.renewal_date(step.contract_year)
-        if renewed is None:
-            return None, None
-        day = max(opens, renewed)
-        return (day, None) if day <= hi else (None, None)
+        renewal = timeline.renewal(step.contract_year)
+        if renewal is None:
+            return nothing
+        day = max(opens, renewal.occurred_at)
+        if day > hi:
+            return nothing
+        return day, None, Reason(RENEWED, {
+            "contract_year": step.contract_year, "renewed_on": iso(renewal.occurred_at),
+            "signal_id": renewal.id,
+        })  # fmt: skip
     if kind == "expansion":
         for event in timeline.expansions:
             if event.type in step.events and opens <= event.occurred_at <= hi:
-                return event.occurred_at, event
-        return None, None
+                return event.occurred_at, event, _expansion_reason(event)
+        return nothing
     if kind == "outcome":
         if facts.agreement != AGREEMENT_SIGNED:
-            return None, None  # without a signed agreement no outcome step fires (SPEC §4)
+            return nothing  # without a signed agreement no outcome step fires (SPEC §4)
         accepted = [
-            outcome.accepted_on
+            (outcome.accepted_on, outcome.key)
             for outcome, outcome_closes in _outcome_windows(step, facts)
             if outcome.accepted_on is not None
             and opens <= outcome.accepted_on <= min(outcome_closes, last_day)
         ]
-        return (min(accepted), None) if accepted else (None, None)
+        if not accepted:
+            return nothing
+        day, key = min(accepted)
+        return day, None, Reason(OUTCOME_ACCEPTED, {"outcome_key": key, "accepted_on": iso(day)})
     raise ValueError(f"unknown step kind {kind!r}")
+
+
+def _fired(reason, on):
+    return Reason(reason.code, {"fired_on": iso(on), **reason.facts})
+
+
+def taken_back_reason(*, kind, fired_on, percent, amount, cause_type, cause_date) -> Reason:
+    """Why a reward fired on `fired_on` was taken back: a clawback of `percent` after the
+    churn or chargeback (`cause_type`) of `cause_date`, or a reversal in full after a churn
+    (or, with no cause, the partner's termination) on or before the day it fired."""
+    facts = {"fired_on": iso(fired_on), "amount": decimal_text(amount), "cause": cause_type,
+             "cause_date": iso(cause_date)}  # fmt: skip
+    if kind == "reversal":
+        return Reason(REVERSED, facts)
+    return Reason(CLAWED_BACK, {**facts, "percent": decimal_text(percent),
+                                "days_after": (cause_date - fired_on).days})  # fmt: skip
+
+
+def _expansion_reason(event):
+    return Reason(EXPANSION_EVENT, {
+        "event": event.type, "signal_id": event.id, "acv_delta": decimal_text(event.amount),
+    })  # fmt: skip
 
 
 def step_window(step: Step, facts: EngagementFacts):
@@ -281,6 +398,19 @@ def step_window(step: Step, facts: EngagementFacts):
     return opens, closes
 
 
+class _Stops(NamedTuple):
+    """What ends an engagement's cascade as of the evaluation date: the first churn (the
+    signal) and the partner's termination date, each None if it has not happened."""
+
+    churn: SignalFact | None
+    terminated: datetime.date | None
+
+    @property
+    def on(self):
+        days = [d for d in (self.churn and self.churn.occurred_at, self.terminated) if d]
+        return min(days) if days else None
+
+
 def _unfired_status(closes, stop_on, as_of):
     """A step that has not fired: void if stopped in its window, else missed or pending."""
     if stop_on is not None and stop_on <= as_of and stop_on <= closes:
@@ -290,25 +420,17 @@ def _unfired_status(closes, stop_on, as_of):
     return PENDING
 
 
-def _number(value):
-    """A reading as people write it: 10, not 10.0000."""
-    return format(Decimal(value).normalize(), "f")
-
-
 def _at_risk(step, facts, timeline, opens, as_of):
     reasons = []
     if facts.gaming_case_open:
-        reasons.append("An open gaming case names this engagement.")
+        reasons.append(Reason(GAMING_CASE_OPEN, {}))
     if step.kind in ("adoption", "coverage") and opens <= as_of + datetime.timedelta(
         days=AT_RISK_READING_DAYS
     ):
-        metric = "active_members" if step.kind == "adoption" else step.metric
-        threshold = step.min_active_members if step.kind == "adoption" else step.threshold
+        metric, threshold = _metric_and_threshold(step)
         latest = timeline.latest_reading(metric, as_of)
         if latest is not None and latest[1] < threshold:
-            reasons.append(
-                f"Latest {metric} reading {_number(latest[1])} is below {_number(threshold)}."
-            )
+            reasons.append(Reason(READING_BELOW, _reading_facts(metric, latest, threshold)))
     if step.kind == "retention" and opens <= as_of + datetime.timedelta(
         days=AT_RISK_RETENTION_DAYS
     ):
@@ -322,29 +444,49 @@ def _at_risk(step, facts, timeline, opens, as_of):
             and before[1] > 0
             and (before[1] - now[1]) / before[1] >= AT_RISK_MEMBER_DROP
         ):
-            reasons.append(
-                f"Active members fell from {_number(before[1])} to {_number(now[1])} in 90 days."
-            )
+            reasons.append(Reason(MEMBERS_FELL, {
+                "before": decimal_text(before[1]), "now": decimal_text(now[1]),
+                "days": AT_RISK_MEMBER_WINDOW_DAYS,
+            }))  # fmt: skip
         csat = timeline.latest_reading("csat", as_of)
         if csat is not None and csat[1] < AT_RISK_CSAT_BELOW:
-            reasons.append(f"Last CSAT score was {_number(csat[1])}.")
+            reasons.append(Reason(CSAT_BELOW, {
+                "score": decimal_text(csat[1]), "below": decimal_text(AT_RISK_CSAT_BELOW),
+            }))  # fmt: skip
     if step.kind == "outcome":
         if facts.agreement == NO_AGREEMENT:
-            reasons.append("No agreement: the customer has no Outcome Attestation Agreement.")
+            reasons.append(Reason(NO_AGREEMENT_SIGNED, {}))
         elif facts.agreement == AGREEMENT_UNSIGNED:
-            reasons.append(
-                "Agreement not signed: the customer has not signed its Outcome Attestation "
-                "Agreement."
-            )
+            reasons.append(Reason(AGREEMENT_NOT_SIGNED, {}))
         for outcome, _ in _outcome_windows(step, facts):
             due = add_months(facts.signed_at, outcome.due_months)
             if outcome.rejected:
-                reasons.append(f"The attestation of {outcome.key!r} was rejected.")
+                reasons.append(Reason(ATTESTATION_REJECTED, {"outcome_key": outcome.key}))
             elif not outcome.attested and due <= as_of + datetime.timedelta(
                 days=AT_RISK_OUTCOME_DAYS
             ):
-                reasons.append(f"Outcome {outcome.key!r} is due {due:%Y-%m-%d} and not attested.")
+                reasons.append(
+                    Reason(OUTCOME_NOT_ATTESTED, {"outcome_key": outcome.key, "due": iso(due)})
+                )
     return tuple(reasons)
+
+
+def _missed_reason(step, facts, timeline, closes):
+    """Why a step whose window closed without firing is missed."""
+    kind = step.kind
+    if kind in ("adoption", "coverage", "sentiment"):
+        metric, threshold = _metric_and_threshold(step)
+        latest = timeline.latest_reading(metric, closes)
+        return Reason(READING_NOT_REACHED, {
+            **_reading_facts(metric, latest, threshold), "closes": iso(closes),
+        })  # fmt: skip
+    if kind == "retention":
+        return Reason(NO_RENEWAL, {"contract_year": step.contract_year, "closes": iso(closes)})
+    if kind == "expansion":
+        return Reason(NO_EXPANSION, {"events": list(step.events), "closes": iso(closes)})
+    if kind == "outcome":
+        return Reason(OUTCOME_NOT_ACCEPTED, {"closes": iso(closes), "agreement": facts.agreement})
+    return Reason(WINDOW_CLOSED, {"closes": iso(closes)})
 
 
 def evaluate(
@@ -356,8 +498,9 @@ def evaluate(
     carry neither their expected amount nor their at-risk reasons.
     """
     timeline = _Timeline(facts.signals, as_of)
-    stops = [d for d in (timeline.churn_on, facts.partner_terminated_on) if d and d <= as_of]
-    stop_on = min(stops) if stops else None
+    terminated = facts.partner_terminated_on
+    stops = _Stops(timeline.churn, terminated if terminated and terminated <= as_of else None)
+    stop_on = stops.on
     # Nothing fires on or after the churn (or termination) date, nor after as_of.
     last_day = min(as_of, stop_on - DAY) if stop_on else as_of
 
@@ -380,17 +523,16 @@ def evaluate(
                         trigger_date=event.occurred_at,
                         amount=_reward(step, facts, timeline, event.occurred_at, event),
                         event_key=event.id,
+                        reason=_fired(_expansion_reason(event), event.occurred_at),
                     )
                 )
             # One more state for what the window can still bring: pending while it
             # is open, void when stopped, missed when it closed without any event.
             status = _unfired_status(closes, stop_on, as_of)
             if status != MISSED or not fired:
-                states.append(
-                    _unfired(step, facts, timeline, common, status, stop_on, as_of, detail)
-                )
+                states.append(_unfired(step, facts, timeline, common, status, stops, as_of, detail))
             continue
-        trigger, event = _find_trigger(step, facts, timeline, opens, closes, last_day)
+        trigger, event, reason = _find_trigger(step, facts, timeline, opens, closes, last_day)
         if trigger is not None:
             states.append(
                 StepState(
@@ -399,15 +541,16 @@ def evaluate(
                     trigger_date=trigger,
                     amount=_reward(step, facts, timeline, trigger, event),
                     event_key="",
+                    reason=_fired(reason, trigger),
                 )
             )
         else:
             status = _unfired_status(closes, stop_on, as_of)
-            states.append(_unfired(step, facts, timeline, common, status, stop_on, as_of, detail))
+            states.append(_unfired(step, facts, timeline, common, status, stops, as_of, detail))
     return states
 
 
-def _unfired(step, facts, timeline, common, status, stop_on, as_of, detail=True):
+def _unfired(step, facts, timeline, common, status, stops, as_of, detail=True):
     if status == PENDING and not detail:
         return StepState(**common, status=PENDING)
     if status == PENDING:
@@ -416,13 +559,31 @@ def _unfired(step, facts, timeline, common, status, stop_on, as_of, detail=True)
             if step.amount is None and step.basis == "expansion_acv_delta"
             else _reward(step, facts, timeline, as_of)
         )
+        opens = common["opens"]
         return StepState(
             **common,
             status=PENDING,
             amount=expected,
-            at_risk=_at_risk(step, facts, timeline, common["opens"], as_of),
+            at_risk=_at_risk(step, facts, timeline, opens, as_of),
+            reason=(
+                Reason(OPENS_LATER, {"opens": iso(opens)})
+                if as_of < opens
+                else Reason(WINDOW_OPEN, {"closes": iso(common["closes"])})
+            ),
         )
-    return StepState(**common, status=status, void_on=stop_on if status == VOID else None)
+    if status == VOID:
+        return StepState(**common, status=VOID, void_on=stops.on, reason=_void_reason(stops))
+    return StepState(
+        **common, status=status, reason=_missed_reason(step, facts, timeline, common["closes"])
+    )
+
+
+def _void_reason(stops):
+    """Why nothing can fire any more: the churn, else the partner's termination."""
+    churn, terminated = stops.churn, stops.terminated
+    if churn is not None and (terminated is None or churn.occurred_at <= terminated):
+        return Reason(CHURNED, {"churned_on": iso(churn.occurred_at), "signal_id": churn.id})
+    return Reason(PARTNER_TERMINATED, {"terminated_on": iso(terminated)})
 
 
 class RewardFact(NamedTuple):

@@ -9,7 +9,8 @@ from django.shortcuts import get_object_or_404
 
 from cascades import engine
 from cascades.evaluation import load_engagements
-from cascades.models import Engagement
+from cascades.explanations import explain
+from cascades.models import Clawback, Engagement
 from portal.money import round_money
 
 
@@ -50,11 +51,21 @@ class StepView:
     expected_amount: Decimal | None
     clawed_back_amount: Decimal
     currency: str
-    at_risk_reasons: tuple[str, ...] = ()
+    reason: engine.Reason
+    at_risk: tuple[engine.Reason, ...] = ()
 
     @property
     def status_label(self):
         return self.status.replace("_", " ").capitalize()
+
+    @property
+    def explanation(self):
+        """Why the step is in its state, in one sentence."""
+        return explain(self.reason.code, self.reason.facts, self.currency)
+
+    @property
+    def at_risk_reasons(self):
+        return tuple(explain(code, facts, self.currency) for code, facts in self.at_risk)
 
 
 @dataclass(frozen=True)
@@ -73,14 +84,17 @@ def engagement_cascade(*, engagement, as_of: datetime.date) -> EngagementCascade
     data = next(load_engagements(engagement_ids=[engagement.pk]))
     structure = data.facts.structure
     recorded = {(r.step_key, r.event_key): r for r in data.rewards}
+    taken_back = _taken_back_reasons(engagement)
     currency = engagement.currency
     steps = []
     for state in engine.evaluate(data.facts, as_of):
         step = structure.step(state.key)
         reward = recorded.pop((state.key, state.event_key), None)
-        status = state.status
+        status, reason = state.status, state.reason
         if status == engine.PENDING and state.at_risk:
-            status = "at_risk"
+            status, reason = "at_risk", state.at_risk[0]
+        if reward is not None:
+            reason = taken_back.get(reward.id, reason)
         steps.append(
             StepView(
                 key=state.key,
@@ -95,7 +109,8 @@ def engagement_cascade(*, engagement, as_of: datetime.date) -> EngagementCascade
                 expected_amount=engine.expected_amount(step, engagement.year1_acv, currency),
                 clawed_back_amount=round_money(reward.clawed_back if reward else 0, currency),
                 currency=currency,
-                at_risk_reasons=state.at_risk,
+                reason=reason,
+                at_risk=state.at_risk,
             )
         )
     # Recorded rewards the data no longer supports (a late churn): shown as void, reversed.
@@ -114,6 +129,7 @@ def engagement_cascade(*, engagement, as_of: datetime.date) -> EngagementCascade
                 expected_amount=engine.expected_amount(step, engagement.year1_acv, currency),
                 clawed_back_amount=round_money(reward.clawed_back, currency),
                 currency=currency,
+                reason=taken_back[reward.id],
             )
         )
     return EngagementCascade(
@@ -121,3 +137,22 @@ def engagement_cascade(*, engagement, as_of: datetime.date) -> EngagementCascade
         standard_commission=engine.standard_commission(structure, engagement.year1_acv, currency),
         steps=steps,
     )
+
+
+def _taken_back_reasons(engagement):
+    """Reward id → why it was taken back (a reversal before a clawback: it took the rest)."""
+    reasons = {}
+    for clawback in (
+        Clawback.objects.filter(reward__engagement=engagement)
+        .select_related("reward", "cause")
+        .order_by("reward_id", "kind")  # a reversal (after a clawback) took the rest: it wins
+    ):
+        reasons[clawback.reward_id] = engine.taken_back_reason(
+            kind=clawback.kind,
+            fired_on=clawback.reward.trigger_date,
+            percent=clawback.percent,
+            amount=clawback.amount,
+            cause_type=clawback.cause.type if clawback.cause else None,
+            cause_date=clawback.cause_date,
+        )
+    return reasons

@@ -121,4 +121,7 @@ def test_an_outcome_awaiting_verification_is_not_at_risk_but_a_rejected_one_is(c
     attestation_decide(attestation=attested, verdict="rejected", on=as_of, reason="No match")
 
     assert outcome_step().status == "at_risk"
-    assert outcome_step().at_risk_reasons == ("The attestation of 'downtime' was rejected.",)
+    assert outcome_step().at_risk_reasons == (
+        "At risk: the attestation of outcome “downtime” was rejected.",
+    )
+    assert outcome_step().reason == ("attestation_rejected", {"outcome_key": "downtime"})

@@ -521,10 +521,8 @@ def test_an_outcome_accepted_after_as_of_does_not_count_yet():
     assert (state.status, state.trigger_date) == ("pending", None)
 
 
-NO_AGREEMENT_REASON = "No agreement: the customer has no Outcome Attestation Agreement."
-UNSIGNED_REASON = (
-    "Agreement not signed: the customer has not signed its Outcome Attestation Agreement."
-)
+NO_AGREEMENT_REASON = ("no_agreement", {})
+UNSIGNED_REASON = ("agreement_unsigned", {})
 
 
 def test_an_outcome_step_without_an_agreement_is_at_risk_until_its_window_closes():
@@ -539,6 +537,9 @@ def test_an_outcome_step_without_an_agreement_is_at_risk_until_its_window_closes
     assert on_closes.at_risk == (NO_AGREEMENT_REASON,)
     after = one(evaluate(no_agreement, date(2027, 4, 16)), "outcome")
     assert (after.status, after.at_risk) == ("missed", ())
+    assert after.reason == (
+        "outcome_not_accepted", {"closes": "2027-04-15", "agreement": "none"},
+    )  # fmt: skip
 
 
 def test_an_outcome_step_whose_agreement_is_unsigned_is_at_risk_and_never_fires():

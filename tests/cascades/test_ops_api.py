@@ -1092,6 +1092,21 @@ def test_engagement_steps_after_evaluation_with_tenure_churn_and_void_retention(
         ("outcome", "outcome", "missed", "2026-01-15", "2026-04-15", None, None,
          "6000.00", "0.00", "USD", []),
     ]  # fmt: skip
+    # Every step says why, as a code, its facts and a sentence.
+    assert [(step["reason"], step["facts"], step["explanation"]) for step in body["steps"]] == [
+        ("signed", {"fired_on": "2026-01-15", "signed_at": "2026-01-15"},
+         "Fired on 15 January 2026: the deal was signed."),
+        # 100 % of 1,200.00 taken back, 47 days after Apr 15 (15 + 31 + 1).
+        ("clawed_back", {"fired_on": "2026-04-15", "amount": "1200", "cause": "churn",
+                         "cause_date": "2026-06-01", "percent": "100", "days_after": 47},
+         "Clawed back 100 % (1,200.00) after the churn of 1 June 2026, 47 days after it "
+         "fired."),
+        *[("churned", {"churned_on": "2026-06-01", "signal_id": "s-churn"},
+           "Void: the customer churned on 1 June 2026.")] * 4,
+        ("outcome_not_accepted", {"closes": "2026-04-15", "agreement": "none"},
+         "Missed: the customer had no Outcome Attestation Agreement when the window closed "
+         "on 15 April 2026."),
+    ]  # fmt: skip
     assert sorted(
         LedgerEntry.objects.values_list("kind", "amount", "effective_date"),
         key=lambda e: (e[2], e[0], e[1]),
@@ -1177,8 +1192,15 @@ def test_pending_step_with_a_reading_below_threshold_shows_at_risk(ops):
         None,
     )
     assert step["amount"] == step["expected_amount"] == "2400.00"  # 3 % of 80,000.00
-    assert len(step["at_risk_reasons"]) == 1
-    assert step["at_risk_reasons"][0].startswith("Latest active_members reading 10")
+    below = {"metric": "active_members", "reading": "10", "reading_date": "2026-04-01",
+             "threshold": "25"}  # fmt: skip
+    sentence = (
+        "At risk: the latest reading, 10 active members on 1 April 2026, is below the 25 needed."
+    )
+    assert (step["reason"], step["facts"]) == ("reading_below", below)
+    assert step["explanation"] == sentence
+    assert step["at_risk"] == [{"reason": "reading_below", "facts": below, "explanation": sentence}]
+    assert step["at_risk_reasons"] == [sentence]
     assert steps_by_key(body)["coverage_zones"]["status"] == "pending"
 
 
@@ -1283,14 +1305,24 @@ def test_gold_repeat_expansion_shows_each_fired_event_and_one_pending_entry(
     expansion = [step for step in body["steps"] if step["key"] == "expansion"]
     common = {"key": "expansion", "kind": "expansion", "opens": "2026-01-15",
               "closes": "2028-01-15", "expected_amount": None, "clawed_back_amount": "0.00",
-              "currency": "USD", "at_risk_reasons": []}  # fmt: skip
+              "currency": "USD", "at_risk": [], "at_risk_reasons": []}  # fmt: skip
     assert expansion == [
         # 5 % of 20,000.00.
-        {**common, "status": "earned", "trigger_date": "2026-03-10", "amount": "1000.00"},
+        {**common, "status": "earned", "trigger_date": "2026-03-10", "amount": "1000.00",
+         "reason": "expansion_event",
+         "facts": {"fired_on": "2026-03-10", "event": "plan_upgrade", "signal_id": "up-1",
+                   "acv_delta": "20000"},
+         "explanation": "Fired on 10 March 2026: a plan upgrade adding 20,000.00 of ACV."},
         # 5 % of 8,000.50 = 400.025 → 400.03 (half-up).
-        {**common, "status": "earned", "trigger_date": "2026-05-20", "amount": "400.03"},
-        {**common, "status": "pending", "trigger_date": None, "amount": None},
-    ]
+        {**common, "status": "earned", "trigger_date": "2026-05-20", "amount": "400.03",
+         "reason": "expansion_event",
+         "facts": {"fired_on": "2026-05-20", "event": "org_added", "signal_id": "org-1",
+                   "acv_delta": "8000.5"},
+         "explanation": "Fired on 20 May 2026: an organization added adding 8,000.50 of ACV."},
+        {**common, "status": "pending", "trigger_date": None, "amount": None,
+         "reason": "window_open", "facts": {"closes": "2028-01-15"},
+         "explanation": "Pending: its window is open until 15 January 2028."},
+    ]  # fmt: skip
     assert sorted(
         Reward.objects.filter(step_key="expansion").values_list("event_key", "amount")
     ) == [("org-1", Decimal("400.03")), ("up-1", Decimal("1000.00"))]

@@ -132,4 +132,7 @@ def test_engagement_page_shows_the_cascade_timeline_with_bounded_queries(
         Decimal("960.00"),
     )
     assert b"Cascade timeline" in response.content
+    assert "Fired on 10 April 2025: still a customer 3 months after signing." in (
+        response.content.decode()
+    )
     assert engagement.snapshot["name"] == "Authorized 2027"
