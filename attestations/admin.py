@@ -29,7 +29,13 @@ from attestations.services import (
     verification_record,
 )
 from portal import formatting
-from portal.admin import BR, ReadOnlyAdminMixin, number_display, staff_file_view
+from portal.admin import (
+    BR,
+    EventHistoryMixin,
+    ReadOnlyAdminMixin,
+    number_display,
+    staff_file_view,
+)
 
 
 class OutcomeInline(admin.StackedInline):
@@ -53,7 +59,7 @@ class SigningRequestInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(OutcomeAgreement)
-class OutcomeAgreementAdmin(admin.ModelAdmin):
+class OutcomeAgreementAdmin(EventHistoryMixin, admin.ModelAdmin):
     list_display = ["engagement", "created_at", "signed_at"]
     list_filter = ["signed_at"]
     search_fields = ["engagement__external_id", "engagement__customer__name"]
@@ -65,12 +71,12 @@ class OutcomeAgreementAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
-        agreement_prepare(agreement=form.instance)
+        agreement_prepare(agreement=form.instance, by=request.user)
 
     @admin.action(description="Issue a fresh link to sign the agreement (revokes the old one)")
     def reissue_agreement_link(self, request, queryset):
         for agreement in queryset.filter(signed_at__isnull=True):
-            signing_request_issue(agreement=agreement)
+            signing_request_issue(agreement=agreement, by=request.user)
         self.message_user(request, "Fresh links sent to the customers' contacts.")
 
 
@@ -100,7 +106,7 @@ class OutcomeAdmin(admin.ModelAdmin):
                     else "no step of the engagement's structure pays it"
                 )
             else:
-                signing_request_issue(agreement=outcome.agreement, outcome=outcome)
+                signing_request_issue(agreement=outcome.agreement, outcome=outcome, by=request.user)
                 sent += 1
                 continue
             self.message_user(request, f"No link for “{outcome}”: {why}.", messages.WARNING)
@@ -110,7 +116,7 @@ class OutcomeAdmin(admin.ModelAdmin):
 
 
 @admin.register(SigningRequest)
-class SigningRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SigningRequestAdmin(EventHistoryMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "agreement", "sent_to", "created_at", "expires_at", "used_at",
                     "revoked_at"]  # fmt: skip
     list_filter = ["purpose", "used_at", "revoked_at"]
@@ -125,7 +131,7 @@ class SigningRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.action(description="Revoke the selected links")
     def revoke(self, request, queryset):
         for signing_request in queryset:
-            signing_request_revoke(request=signing_request)
+            signing_request_revoke(request=signing_request, by=request.user)
         self.message_user(request, "Links revoked.")
 
 
@@ -179,7 +185,7 @@ class ReviewStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(Attestation)
-class AttestationAdmin(admin.ModelAdmin):
+class AttestationAdmin(EventHistoryMixin, admin.ModelAdmin):
     """Signed records are read-only; Risk and Partner operations verify and decide, the
     outcomes whose window closes first at the top."""
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from attestations.evidence import EVIDENCE_EXTENSIONS, evidence_original_name, sniff_evidence
 from attestations.models import Attestation, Decision, Outcome, SigningRequest, Verification
+from portal import events
 
 SALT = "attestations.signing-link"
 CONSENT_TEXT = (
@@ -72,14 +73,19 @@ def signing_url(request: SigningRequest) -> str:
     return settings.PORTAL_BASE_URL.rstrip("/") + signing_path(request)
 
 
-def signing_request_issue(*, agreement, outcome=None, now=None):
-    """A fresh link for the agreement (or one outcome); any open one is revoked first."""
+def signing_request_issue(*, agreement, outcome=None, now=None, by=None):
+    """A fresh link for the agreement (or one outcome); any open one is revoked first. `by`:
+    who asks (a user, an ops token, a job's name)."""
     now = now or timezone.now()
     purpose = SigningRequest.Purpose.OUTCOME if outcome else SigningRequest.Purpose.AGREEMENT
     with transaction.atomic():
-        SigningRequest.objects.filter(
-            agreement=agreement, outcome=outcome, used_at__isnull=True, revoked_at__isnull=True
-        ).update(revoked_at=now)
+        replaced = list(
+            SigningRequest.objects.select_for_update().filter(
+                agreement=agreement, outcome=outcome, used_at__isnull=True,
+                revoked_at__isnull=True,
+            )
+        )  # fmt: skip
+        SigningRequest.objects.filter(pk__in=[old.pk for old in replaced]).update(revoked_at=now)
         request = SigningRequest.objects.create(
             agreement=agreement,
             outcome=outcome,
@@ -89,12 +95,23 @@ def signing_request_issue(*, agreement, outcome=None, now=None):
             created_at=now,
             expires_at=now + datetime.timedelta(days=link_days()),
         )
+        partner = agreement.engagement.partner_id
+        for old in replaced:
+            events.event_record(
+                events.SIGNING_LINK_REVOKED, subject=old, by=by, partner=partner,
+                revoked_at=now, replaced_by=request.pk,
+            )  # fmt: skip
+        events.event_record(
+            events.SIGNING_LINK_ISSUED, subject=request, by=by, partner=partner,
+            purpose=purpose, agreement=agreement.pk, outcome=getattr(outcome, "pk", None),
+            expires_at=request.expires_at, replaces=[old.pk for old in replaced],
+        )  # fmt: skip
         transaction.on_commit(lambda: _send(request, "link"))
     return request
 
 
 @transaction.atomic
-def agreement_prepare(*, agreement):
+def agreement_prepare(*, agreement, by=None):
     """For an agreement staff made or edited in the admin: each outcome follows the
     engagement's structure (verification, window), and an unsigned agreement has a link
     out to the customer."""
@@ -105,13 +122,23 @@ def agreement_prepare(*, agreement):
         outcome__isnull=True, used_at__isnull=True, revoked_at__isnull=True
     ).exists()
     if agreement.signed_at is None and not has_link:
-        signing_request_issue(agreement=agreement)
+        signing_request_issue(agreement=agreement, by=by)
 
 
-def signing_request_revoke(*, request, now=None):
-    SigningRequest.objects.filter(pk=request.pk, used_at__isnull=True).update(
-        revoked_at=now or timezone.now()
-    )
+@transaction.atomic
+def signing_request_revoke(*, request, now=None, by=None) -> bool:
+    """Withdraw a link not used yet; whether it was open."""
+    now = now or timezone.now()
+    if not SigningRequest.objects.filter(
+        pk=request.pk, used_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=now):
+        return False
+    request.revoked_at = now
+    events.event_record(
+        events.SIGNING_LINK_REVOKED, subject=request, by=by,
+        partner=request.agreement.engagement.partner_id, revoked_at=now,
+    )  # fmt: skip
+    return True
 
 
 def _send(request, kind):
@@ -255,32 +282,54 @@ def attestation_sign(*, token, values, evidence=None, ip=None, user_agent="", no
         attestation.save()
         request.used_at = now
         request.save(update_fields=["used_at"])
+        # Who signed, and how, stays on the attestation: the event names it.
+        signed = {"attestation": attestation.pk, "signing_request": request.pk,
+                  "signed_at": now}  # fmt: skip
+        partner = request.agreement.engagement.partner_id
         if request.outcome_id is None:
             agreement = request.agreement
             agreement.signed_at = now
             agreement.save(update_fields=["signed_at"])
-        elif not request.outcome.verification_required:
+            events.event_record(
+                events.AGREEMENT_SIGNED, subject=agreement, by=events.CUSTOMER_FORM,
+                partner=partner, **signed,
+            )  # fmt: skip
+            return attestation
+        events.event_record(
+            events.OUTCOME_ATTESTED, subject=attestation, by=events.CUSTOMER_FORM,
+            partner=partner, **signed, outcome=request.outcome_id,
+            achieved_value=achieved, evidence_file=bool(evidence_sha256),
+        )  # fmt: skip
+        if not request.outcome.verification_required:
             # Without verification required, an attestation is accepted when signed.
             attestation_decide(
                 attestation=attestation, verdict=Decision.Verdict.ACCEPTED,
-                on=timezone.localdate(now),
+                on=timezone.localdate(now), by=events.CUSTOMER_FORM,
             )  # fmt: skip
     return attestation
 
 
+@transaction.atomic
 def verification_record(*, attestation, source, verified_value, note="", by=None):
     if attestation.outcome_id is None:
         raise ValidationError({"attestation": "Only outcome attestations are verified."})
-    return Verification.objects.create(
+    verification = Verification.objects.create(
         attestation=attestation, source=source, verified_value=verified_value, note=note,
-        recorded_by=by,
+        recorded_by=events.user_of(by),
     )  # fmt: skip
+    # The note is people's text: it stays on the verification the event names.
+    events.event_record(
+        events.ATTESTATION_VERIFIED, subject=attestation, by=by,
+        partner=attestation.agreement.engagement.partner_id, verification=verification.pk,
+        outcome=attestation.outcome_id, source=source, verified_value=verified_value,
+    )  # fmt: skip
+    return verification
 
 
 @transaction.atomic
 def attestation_decide(*, attestation, verdict, on: datetime.date, reason="", by=None):
     """Accept or reject an outcome attestation; acceptance fires the outcome step with
-    `on` as its trigger date."""
+    `on` as its trigger date. `by`: the staff user, or the job's name that decided."""
     if attestation.outcome_id is None:
         raise ValidationError({"attestation": "An agreement is signed, not accepted."})
     if Decision.objects.filter(attestation=attestation).exists():
@@ -302,11 +351,22 @@ def attestation_decide(*, attestation, verdict, on: datetime.date, reason="", by
                 {"verdict": "This outcome needs independent verification before it is accepted."}
             )
     decision = Decision.objects.create(
-        attestation=attestation, verdict=verdict, decided_on=on, reason=reason, decided_by=by
-    )
-    if verdict == Decision.Verdict.ACCEPTED and outcome.accepted_on is None:
+        attestation=attestation, verdict=verdict, decided_on=on, reason=reason,
+        decided_by=events.user_of(by),
+    )  # fmt: skip
+    accepted = verdict == Decision.Verdict.ACCEPTED
+    fires = accepted and outcome.accepted_on is None
+    changed = {"outcome_accepted_on": on} if fires else {}
+    if fires:
         outcome.accepted_on = on
         outcome.save(update_fields=["accepted_on"])
+    # A rejection's reason is people's text: it stays on the decision the event names.
+    events.event_record(
+        events.ATTESTATION_ACCEPTED if accepted else events.ATTESTATION_REJECTED,
+        subject=attestation, by=by, partner=attestation.agreement.engagement.partner_id,
+        decision=decision.pk, outcome=outcome.pk, decided_on=on, **changed,
+    )  # fmt: skip
+    if fires:
         from cascades.tasks import evaluation_enqueue
 
         evaluation_enqueue(
@@ -337,7 +397,9 @@ def attestations_daily(*, as_of: datetime.date, now=None):
             outcome.agreement.engagement.signed_at + relativedelta(months=outcome.due_months)
             <= as_of
         ):
-            signing_request_issue(agreement=outcome.agreement, outcome=outcome, now=now)
+            signing_request_issue(
+                agreement=outcome.agreement, outcome=outcome, now=now, by=events.ATTESTATION_JOB
+            )
             sent += 1
     open_requests = SigningRequest.objects.filter(
         Q(outcome__isnull=True) | Q(outcome__window_closes_on__gte=as_of),

@@ -18,7 +18,13 @@ from cascades.models import (
 )
 from cascades.services import engagement_structure_customize, structure_publish
 from cascades.structures import Structure, validate_document
-from portal.admin import ReadOnlyAdminMixin, money_display, number_display, percent_display
+from portal.admin import (
+    EventHistoryMixin,
+    ReadOnlyAdminMixin,
+    money_display,
+    number_display,
+    percent_display,
+)
 from portal.formatting import money
 from portal.parsers import check_nesting
 
@@ -111,7 +117,7 @@ class StructurePublishForm(forms.ModelForm):
 
 
 @admin.register(CascadeStructure)
-class CascadeStructureAdmin(admin.ModelAdmin):
+class CascadeStructureAdmin(EventHistoryMixin, admin.ModelAdmin):
     form = StructurePublishForm
     list_display = ["name", "tier", "version", "is_custom", "engagement_count", "created_by",
                     "created_at"]  # fmt: skip
@@ -184,7 +190,7 @@ class EngagementForm(forms.ModelForm):
 
 
 @admin.register(Engagement)
-class EngagementAdmin(admin.ModelAdmin):
+class EngagementAdmin(EventHistoryMixin, admin.ModelAdmin):
     form = EngagementForm
     list_display = ["external_id", "customer", "partner", "tier", "signed_at", "acv",
                     "structure"]  # fmt: skip

@@ -14,12 +14,14 @@ from cascades import engine
 from cascades.models import CascadeStructure, Customer, Engagement
 from cascades.structures import Structure, validate_document
 from payouts.ledger import ledger_post_adjustment, ledger_post_standard_commission
+from portal import events
 from portal.models import Partner
 from portal.money import CURRENCY_MINOR_UNITS, round_money
 
 
 def structure_publish(*, document, by=None):
-    """Validate `document` and make it its tier's current structure, as a new version."""
+    """Validate `document` and make it its tier's current structure, as a new version. `by`:
+    a staff user, or the ops token that sent it."""
     clean = validate_document(document)
     for _ in range(5):
         latest = CascadeStructure.objects.filter(tier=clean["tier"], is_custom=False).aggregate(
@@ -27,13 +29,18 @@ def structure_publish(*, document, by=None):
         )["version"]
         try:
             with transaction.atomic():
-                return CascadeStructure.objects.create(
+                row = CascadeStructure.objects.create(
                     tier=clean["tier"],
                     version=(latest or 0) + 1,
                     name=clean["name"],
                     document=clean,
-                    created_by=by,
+                    created_by=events.user_of(by),
                 )
+                events.event_record(
+                    events.STRUCTURE_PUBLISHED, subject=row, by=by,
+                    tier=row.tier, version=row.version, previous_version=latest,
+                )  # fmt: skip
+                return row
         except IntegrityError:
             continue  # another publish took this version number: take the next one
     raise RuntimeError("Could not allocate a structure version; try again.")
@@ -96,7 +103,8 @@ def engagement_create(
     created_by_token=None,
 ):
     """Record a closed deal: the tier in force on its signing date, a frozen snapshot of
-    that tier's current structure, the standard commission, and the outcome agreement."""
+    that tier's current structure, the standard commission, and the outcome agreement.
+    Its events name the ops token that sent it, if one did."""
     partner = Partner.objects.select_for_update().get(pk=partner.pk)
     errors = {}
     if partner.status == Partner.Status.TERMINATED:
@@ -135,9 +143,17 @@ def engagement_create(
         snapshot=structure.snapshot(),
         created_by_token=created_by_token,
     )
+    by = created_by_token
+    events.event_record(
+        events.ENGAGEMENT_CREATED, subject=engagement, by=by, partner=partner,
+        external_id=external_id, customer=customer.pk, signed_at=signed_at, tier=tier,
+        currency=currency, year1_acv=year1_acv, structure=structure_row.pk,
+        outcomes=keys,
+    )  # fmt: skip
     ledger_post_standard_commission(
         engagement=engagement,
         amount=engine.standard_commission(structure, year1_acv, currency),
+        by=by,
     )
     if outcomes:
         agreement = OutcomeAgreement.objects.create(engagement=engagement)
@@ -155,7 +171,7 @@ def engagement_create(
             for o in outcomes
         )
         # The customer signs the agreement from an emailed link (SPEC §4).
-        signing_request_issue(agreement=agreement)
+        signing_request_issue(agreement=agreement, by=by)
     return engagement
 
 
@@ -181,6 +197,11 @@ def engagement_structure_customize(*, engagement, document, by=None):
     )
     old = Structure.from_document(engagement.snapshot)
     new = Structure.from_document(clean)
+    events.event_record(
+        events.ENGAGEMENT_STRUCTURE_CUSTOMIZED, subject=engagement, by=by,
+        partner=engagement.partner_id, from_structure=engagement.structure_id,
+        to_structure=row.pk,
+    )  # fmt: skip
     engagement.structure = row
     engagement.snapshot = new.snapshot()
     engagement.save(update_fields=["structure", "snapshot"])

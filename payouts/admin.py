@@ -37,7 +37,13 @@ from payouts.services import (
     payout_run_create,
     payout_run_mark_paid,
 )
-from portal.admin import BR, ReadOnlyAdminMixin, money_display, staff_file_view
+from portal.admin import (
+    BR,
+    EventHistoryMixin,
+    ReadOnlyAdminMixin,
+    money_display,
+    staff_file_view,
+)
 from portal.formatting import money
 from portal.money import CURRENCY_CHOICES
 
@@ -64,7 +70,7 @@ class AdjustmentForm(forms.ModelForm):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(EventHistoryMixin, admin.ModelAdmin):
     """Append-only: entries are never edited or deleted; staff add adjustments only."""
 
     list_display = ["effective_date", "partner", "kind", "amount_display", "engagement_ref",
@@ -234,7 +240,7 @@ class PaymentForm(forms.Form):
 
 
 @admin.register(PayoutRun)
-class PayoutRunAdmin(admin.ModelAdmin):
+class PayoutRunAdmin(EventHistoryMixin, admin.ModelAdmin):
     """A run is created from a month (the add page) and then only moves through its buttons:
     Approve (maker-checker) and Mark paid. The run page itself is read-only."""
 
@@ -424,7 +430,7 @@ def statement_pdf_link(statement):
 
 
 @admin.register(Statement)
-class StatementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class StatementAdmin(EventHistoryMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["partner", "period", "opening_display", "payable_display",
                     "closing_display", "due_date", "pdf_link"]  # fmt: skip
     list_filter = ["currency", "run__status", "run__period"]

@@ -21,6 +21,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from cascades.models import CascadeStructure, Reward
+from payouts.ledger import ledger_entry_facts
 from payouts.models import (
     LedgerEntry,
     PayoutRun,
@@ -29,6 +30,7 @@ from payouts.models import (
     StatementLine,
     StatementPeriod,
 )
+from portal import events
 from portal.models import Partner, User
 
 DUE_AFTER_DAYS = 30
@@ -126,6 +128,14 @@ def payout_run_create(
         _statements_create(run=run, month=month, issue_date=as_of)
         period.status = StatementPeriod.Status.CLOSED
         period.save(update_fields=["status"])
+        events.event_record(
+            events.PAYOUT_RUN_CREATED,
+            subject=run,
+            by=created_by or created_by_token or events.PAYOUT_JOB,
+            period=str(period),
+            to_status=run.status,
+            **_run_totals(run),
+        )
     transaction.on_commit(lambda: _render_later(run.pk))
     return run, True
 
@@ -289,12 +299,31 @@ def clawback_exposure(*, end: datetime.date, keys):
     return exposure
 
 
-def _move(run, to_status, *, by=None, note=""):
+def _run_totals(run):
+    """How many statements a run has, and what they make payable per currency."""
+    totals = run.statements.values("currency").annotate(total=Sum("payable")).order_by()
+    return {
+        "statements": run.statements.count(),
+        "payable": {row["currency"]: row["total"] for row in totals},
+    }
+
+
+def _move(run, to_status, *, by=None, note="", **data):
+    """Move `run` to `to_status` (the transition table allows it), with its status change
+    and its event (`data`: what else the event says)."""
     if to_status not in STATUS_TRANSITIONS[PayoutRun.Status(run.status)]:
         raise ValidationError({"status": f"A {run.status} run cannot become {to_status}."})
     PayoutRunStatusChange.objects.create(
         run=run, from_status=run.status, to_status=to_status, changed_by=by, note=note
     )
+    action = {
+        PayoutRun.Status.APPROVED: events.PAYOUT_RUN_APPROVED,
+        PayoutRun.Status.PAID: events.PAYOUT_RUN_PAID,
+    }[to_status]
+    events.event_record(
+        action, subject=run, by=by, period=str(run.period),
+        from_status=run.status, to_status=to_status, **data,
+    )  # fmt: skip
     run.status = to_status
 
 
@@ -308,7 +337,7 @@ def _is_finance(user):
 @transaction.atomic
 def payout_run_approve(*, run, by):
     """Maker-checker: a Finance user other than the one who created the run approves it."""
-    run = PayoutRun.objects.select_for_update().get(pk=run.pk)
+    run = PayoutRun.objects.select_for_update().select_related("period").get(pk=run.pk)
     if not _is_finance(by):
         raise ValidationError({"approved_by": "Only Finance approves payout runs."})
     if run.created_by_id is not None and run.created_by_id == by.pk:
@@ -324,16 +353,22 @@ def payout_run_approve(*, run, by):
 @transaction.atomic
 def payout_run_mark_paid(*, run, by, reference: str, paid_on: datetime.date):
     """Record the payment of an approved run and post one payout entry per paid statement."""
-    run = PayoutRun.objects.select_for_update().get(pk=run.pk)
+    run = PayoutRun.objects.select_for_update().select_related("period").get(pk=run.pk)
     if not _is_finance(by):
         raise ValidationError({"paid_by": "Only Finance records payments."})
     reference = (reference or "").strip()
     if not reference:
         raise ValidationError({"payment_reference": "Give the payment's external reference."})
-    _move(run, PayoutRun.Status.PAID, by=by, note=reference)
+    statements = list(run.statements.filter(payable__gt=0).order_by("id"))
+    paid = defaultdict(lambda: ZERO)
+    for statement in statements:
+        paid[statement.currency] += statement.payable
+    # The payment's reference is people's text: it stays on the run and its status change.
+    _move(run, PayoutRun.Status.PAID, by=by, note=reference, paid_on=paid_on,
+          payouts=len(statements), paid=dict(paid))  # fmt: skip
     run.paid_by, run.paid_at, run.payment_reference = by, timezone.now(), reference
     run.save(update_fields=["status", "paid_by", "paid_at", "payment_reference"])
-    LedgerEntry.objects.bulk_create(
+    payouts = LedgerEntry.objects.bulk_create(
         LedgerEntry(
             partner_id=statement.partner_id,
             kind=LedgerEntry.Kind.PAYOUT,
@@ -344,7 +379,19 @@ def payout_run_mark_paid(*, run, by, reference: str, paid_on: datetime.date):
             reason=f"Payout {run.period} ({reference})",
             created_by=by,
         )
-        for statement in run.statements.filter(payable__gt=0).order_by("id")
+        for statement in statements
+    )
+    entry_type = events.content_type_id(LedgerEntry)
+    events.events_record(
+        events.EventDraft(
+            action=events.LEDGER_PAYOUT_POSTED,
+            subject_type_id=entry_type,
+            subject_id=entry.pk,
+            partner_id=entry.partner_id,
+            data={**ledger_entry_facts(entry), "statement": entry.paid_statement_id},
+            **events.actor_draft_fields(by),
+        )
+        for entry in payouts
     )
     return run
 
@@ -367,4 +414,11 @@ def statement_issue_pdf(statement_id):
         statement.pdf.save(name, ContentFile(data), save=False)
         statement.pdf_sha256 = hashlib.sha256(data).hexdigest()
         statement.save(update_fields=["pdf", "pdf_sha256"])
+        events.event_record(
+            events.STATEMENT_ISSUED, subject=statement, by=events.PAYOUT_JOB,
+            partner=statement.partner_id, period=str(statement.run.period),
+            currency=statement.currency, payable=statement.payable,
+            closing_balance=statement.closing_balance, due_date=statement.due_date,
+            pdf_sha256=statement.pdf_sha256,
+        )  # fmt: skip
     return statement

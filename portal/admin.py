@@ -1,3 +1,4 @@
+import json
 from functools import wraps
 
 from allauth.account import admin as allauth_admin
@@ -6,17 +7,27 @@ from allauth.mfa import admin as allauth_mfa_admin
 from allauth.mfa.models import Authenticator
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.http import Http404
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 
 from portal import formatting
-from portal.models import OpsToken, Partner, PartnerStatusChange, Tier, TierChange, User
-from portal.services import STATUS_TRANSITIONS, partner_set_status
+from portal.models import Event, OpsToken, Partner, PartnerStatusChange, Tier, TierChange, User
+from portal.services import (
+    STATUS_TRANSITIONS,
+    partner_create,
+    partner_set_status,
+    partner_tier_change,
+)
 from portal.staff_groups import (
     PARTNER_USER_FIELDS_STAFF_MAY_CREATE,
     PARTNER_USER_FIELDS_STAFF_MAY_EDIT,
@@ -24,6 +35,7 @@ from portal.staff_groups import (
     staff_may_set_credentials,
     users_staff_may_manage,
 )
+from portal.tokens import ops_token_revoke
 
 
 class ReadOnlyAdminMixin:
@@ -37,6 +49,35 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class EventHistoryMixin:
+    """The admin's History page of an object lists its events (portal.events) above Django's
+    own log of admin changes, to staff who may view the event log."""
+
+    history_events_shown = 200
+
+    def history_view(self, request, object_id, extra_context=None):
+        if request.user.has_perm("portal.view_event"):
+            subject = {
+                "subject_type": ContentType.objects.get_for_model(self.model),
+                "subject_id": unquote(object_id),
+            }
+            found = Event.objects.filter(**subject).select_related(
+                "actor_user", "actor_token", "partner"
+            )
+            shown = list(found.order_by("-id")[: self.history_events_shown])
+            extra_context = {
+                "events": [event_row(event) for event in reversed(shown)],
+                "events_total": len(shown) if len(shown) < self.history_events_shown
+                else found.count(),
+                "events_url": reverse("admin:portal_event_changelist") + "?" + urlencode(
+                    {"subject_type__id__exact": subject["subject_type"].pk,
+                     "q": subject["subject_id"]}
+                ),
+                **(extra_context or {}),
+            }  # fmt: skip
+        return super().history_view(request, object_id, extra_context)
 
 
 class TierChangeInline(admin.TabularInline):
@@ -92,7 +133,7 @@ class TierTodayFilter(admin.SimpleListFilter):
 
 
 @admin.register(Partner)
-class PartnerAdmin(admin.ModelAdmin):
+class PartnerAdmin(EventHistoryMixin, admin.ModelAdmin):
     form = PartnerForm
     list_display = [
         "name",
@@ -128,7 +169,10 @@ class PartnerAdmin(admin.ModelAdmin):
         return obj.engagement_count
 
     def save_model(self, request, obj, form, change):
-        if change and "status" in form.changed_data:
+        if not change:
+            created = partner_create(external_id=obj.external_id, name=obj.name, by=request.user)
+            obj.pk, obj.status, obj.created_at = created.pk, created.status, created.created_at
+        elif "status" in form.changed_data:
             new_status = obj.status
             obj.status = Partner.objects.values_list("status", flat=True).get(pk=obj.pk)
             obj.save()
@@ -142,12 +186,18 @@ class PartnerAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
 
     def save_formset(self, request, form, formset, change):
-        instances = formset.save(commit=False)
-        for instance in instances:
-            if isinstance(instance, TierChange) and instance.created_by_id is None:
-                instance.created_by = request.user
-            instance.save()
+        for instance in formset.save(commit=False):  # new tier changes: existing ones stay
+            tier_change_save(request, instance)
         formset.save_m2m()
+
+
+def tier_change_save(request, obj):
+    """A tier change added in the admin, through the service that records its event."""
+    saved = partner_tier_change(
+        partner=obj.partner, tier=obj.tier, effective=obj.effective, note=obj.note,
+        by=request.user,
+    )  # fmt: skip
+    obj.pk, obj.created_by, obj.created_at = saved.pk, saved.created_by, saved.created_at
 
 
 @admin.register(TierChange)
@@ -160,13 +210,15 @@ class TierChangeAdmin(admin.ModelAdmin):
     readonly_fields = ["created_by", "created_at"]
     autocomplete_fields = ["partner"]
 
+    def has_change_permission(self, request, obj=None):
+        # A tier change is history: a correction is a new tier change.
+        return obj is None and super().has_change_permission(request, obj)
+
     def has_delete_permission(self, request, obj=None):
         return False
 
     def save_model(self, request, obj, form, change):
-        if obj.created_by_id is None:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+        tier_change_save(request, obj)
 
 
 @admin.register(PartnerStatusChange)
@@ -375,7 +427,7 @@ class AuthenticatorAdmin(SuperuserOnlyAdminMixin, allauth_mfa_admin.Authenticato
 
 
 @admin.register(OpsToken)
-class OpsTokenAdmin(admin.ModelAdmin):
+class OpsTokenAdmin(EventHistoryMixin, admin.ModelAdmin):
     """Tokens are issued with `manage.py issue_ops_token NAME`; staff can see and revoke them."""
 
     list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
@@ -392,7 +444,7 @@ class OpsTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        count = sum(ops_token_revoke(token=token, by=request.user) for token in queryset)
         self.message_user(request, f"Revoked {count} token(s).")
 
 
@@ -444,3 +496,79 @@ def staff_file_view(admin_site, view):
         return admin_site.admin_view(view)(request, *args, **kwargs)
 
     return wrapper
+
+
+class ActorKindFilter(admin.SimpleListFilter):
+    title = "actor"
+    parameter_name = "actor"
+
+    def lookups(self, request, model_admin):
+        return [("user", "A person"), ("token", "An ops token"), ("system", "A system job")]
+
+    def queryset(self, request, queryset):
+        return {
+            "user": queryset.filter(actor_user__isnull=False),
+            "token": queryset.filter(actor_token__isnull=False),
+            "system": queryset.exclude(actor_system=""),
+        }.get(self.value(), queryset)
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The event log: read by staff, written only by portal.events, changed by nobody."""
+
+    list_display = ["occurred_at", "action", "actor_shown", "subject_shown", "partner"]
+    list_filter = ["action", ActorKindFilter, "subject_type"]
+    search_fields = ["=subject_id"]
+    search_help_text = "The subject's id."
+    list_select_related = ["actor_user", "actor_token", "subject_type", "partner"]
+    fields = ["occurred_at", "action", "actor_shown", "subject_shown", "partner", "data_shown"]
+    readonly_fields = fields
+    show_full_result_count = False
+
+    @admin.display(description="actor")
+    def actor_shown(self, obj):
+        return event_actor(obj)
+
+    @admin.display(description="subject", ordering="subject_type")
+    def subject_shown(self, obj):
+        return event_subject(obj)
+
+    @admin.display(description="data")
+    def data_shown(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.data, indent=2, sort_keys=True))
+
+
+def event_row(event):
+    """An event as the History page lists it: its data one `key: value` per line."""
+    return {
+        "occurred_at": event.occurred_at,
+        "action": event.action,
+        "actor": event_actor(event),
+        "data": [
+            (key, value if isinstance(value, str) else json.dumps(value, sort_keys=True))
+            for key, value in sorted(event.data.items())
+        ],
+    }
+
+
+def event_actor(event):
+    if event.actor_user_id:
+        return str(event.actor_user)
+    if event.actor_token_id:
+        return f"ops token {event.actor_token.name}"
+    return event.actor_system
+
+
+def event_subject(event):
+    """'payout run 12', linked to its admin page when it has one."""
+    model = event.subject_type.model_class()
+    label = f"{model._meta.verbose_name if model else event.subject_type.model} {event.subject_id}"
+    try:
+        url = reverse(
+            f"admin:{event.subject_type.app_label}_{event.subject_type.model}_change",
+            args=[event.subject_id],
+        )
+    except NoReverseMatch:
+        return label
+    return format_html('<a href="{}">{}</a>', url, label)

@@ -47,7 +47,7 @@ class PartnerCreateView(OpsAPIView):
     def post(self, request):
         data = PartnerCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        partner = partner_create(**data.validated_data)
+        partner = partner_create(**data.validated_data, by=request.auth)
         return Response(partner_representation(partner), status=status.HTTP_201_CREATED)
 
 
@@ -57,5 +57,5 @@ class PartnerTierView(OpsAPIView):
         partner = get_object_or_404(Partner, external_id=external_id)
         data = TierChangeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        partner_tier_change(partner=partner, **data.validated_data)
+        partner_tier_change(partner=partner, **data.validated_data, by=request.auth)
         return Response(partner_representation(partner), status=status.HTTP_201_CREATED)

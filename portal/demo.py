@@ -39,6 +39,7 @@ from payouts.services import (
 )
 from payouts.tasks import statements_render
 from portal.demo_mfa import demo_totp
+from portal.events import DEMO
 from portal.models import OpsToken, Partner, Tier, TierChange, User
 from portal.tokens import ops_token_issue
 
@@ -316,7 +317,7 @@ def _attestations(as_of):
         attestation_sign(token=signing_token(request), values=signer, now=now)
         if stage in ("accepted", "awaiting review"):
             outcome = agreement.outcomes.get()
-            request = signing_request_issue(agreement=agreement, outcome=outcome)
+            request = signing_request_issue(agreement=agreement, outcome=outcome, by=DEMO)
             attestation = attestation_sign(
                 token=signing_token(request),
                 now=now,
@@ -329,9 +330,10 @@ def _attestations(as_of):
             if outcome.verification_required:  # a high-value outcome: Risk verifies first
                 verification_record(
                     attestation=attestation, source="accounting_metric",
-                    verified_value=Decimal("22.9"), note="Helpdesk metrics, demo",
+                    verified_value=Decimal("22.9"), note="Helpdesk metrics, demo", by=DEMO,
                 )  # fmt: skip
-                attestation_decide(attestation=attestation, verdict="accepted", on=as_of)
+                attestation_decide(attestation=attestation, verdict="accepted", on=as_of,
+                                   by=DEMO)  # fmt: skip
     waiting = (
         SigningRequest.objects.filter(
             agreement__engagement__external_id__startswith="demo-",
@@ -376,5 +378,5 @@ def _demo_ops_token():
     first seeded and shown then only (it is stored hashed); "" when it exists already."""
     if OpsToken.objects.filter(name="demo").exists():
         return ""
-    _, token = ops_token_issue(name="demo")
+    _, token = ops_token_issue(name="demo", by=DEMO)
     return token

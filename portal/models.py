@@ -3,10 +3,14 @@
 import datetime
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import F, OuterRef, Q, Subquery
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+from portal.append_only import AppendOnlyModel
 
 
 class Tier(models.TextChoices):
@@ -219,3 +223,61 @@ class OpsToken(models.Model):
     @property
     def is_active(self):
         return self.revoked_at is None
+
+
+ONE_ACTOR = (
+    Q(actor_user__isnull=False, actor_token__isnull=True, actor_system="")
+    | Q(actor_user__isnull=True, actor_token__isnull=False, actor_system="")
+    | (Q(actor_user__isnull=True, actor_token__isnull=True) & ~Q(actor_system=""))
+)
+
+
+class Event(AppendOnlyModel):
+    """One money movement or lifecycle change: who did what to which object, and the
+    before / after that matter as ids, codes, dates and decimal strings (never personal
+    data). Written by `portal.events` in the transaction that makes the change; append-only
+    (on PostgreSQL a trigger refuses UPDATE and DELETE)."""
+
+    occurred_at = models.DateTimeField(default=timezone.now)
+    action = models.CharField(max_length=64, help_text="A dotted code: payout_run.approved.")
+    actor_user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_token = models.ForeignKey(
+        OpsToken, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_system = models.CharField(
+        max_length=64, blank=True, help_text="The job that acted, when no person or token did."
+    )
+    subject_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    subject_id = models.CharField(max_length=64, help_text="The subject's primary key.")
+    subject = GenericForeignKey("subject_type", "subject_id")
+    partner = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+    )
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=ONE_ACTOR, name="event_exactly_one_actor"),
+            models.CheckConstraint(condition=~Q(action=""), name="event_has_action"),
+        ]
+        indexes = [
+            models.Index(fields=["subject_type", "subject_id", "id"], name="event_by_subject"),
+            models.Index(fields=["partner", "id"], name="event_by_partner"),
+        ]
+
+    def __str__(self):
+        return f"{self.action} {self.subject_type.model} {self.subject_id}"
+
+    @property
+    def actor_kind(self):
+        if self.actor_user_id is not None:
+            return "user"
+        return "token" if self.actor_token_id is not None else "system"
+
+    @property
+    def actor(self):
+        """Who acted: the user, the ops token, or the system job's name."""
+        return self.actor_user or self.actor_token or self.actor_system

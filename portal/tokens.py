@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
+from portal import events
 from portal.models import OpsToken
 
 OPS_PREFIX = "ops_"
@@ -17,11 +18,24 @@ def hash_token(token: str) -> str:
 
 
 @transaction.atomic
-def ops_token_issue(*, name: str):
-    """Create an ops token named `name`; returns (OpsToken, the token in clear, shown once)."""
+def ops_token_issue(*, name: str, by=events.OPS_TOKEN_COMMAND):
+    """Create an ops token named `name`; returns (OpsToken, the token in clear, shown once).
+    `by`: who issues it (`manage.py issue_ops_token` unless told)."""
     token = OPS_PREFIX + secrets.token_urlsafe(32)
     row = OpsToken.objects.create(name=name, prefix=token[:10], key_hash=hash_token(token))
+    events.event_record(events.OPS_TOKEN_ISSUED, subject=row, by=by)
     return row, token
+
+
+@transaction.atomic
+def ops_token_revoke(*, token: OpsToken, by, now=None) -> bool:
+    """Revoke `token` if it is still active; whether it was."""
+    now = now or timezone.now()
+    if not OpsToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
+        return False
+    token.revoked_at = now
+    events.event_record(events.OPS_TOKEN_REVOKED, subject=token, by=by, revoked_at=now)
+    return True
 
 
 class OpsPrincipal:

@@ -36,7 +36,8 @@ from cascades.models import EvaluationRun, Reward
 from cascades.services import customer_upsert, engagement_create
 from payouts.models import LedgerEntry, Statement
 from payouts.services import payout_run_create, statement_issue_pdf
-from portal.models import Tier
+from portal import events
+from portal.models import Event, Tier
 from portal.services import partner_set_status
 from portal.tokens import ops_token_issue
 from tests.attestations.test_signing import OUTCOME, PNG
@@ -279,6 +280,7 @@ def build_world():
         "account/emailaddress": EmailAddress.objects.get(user=users["a_member"]),
         "mfa/authenticator": Authenticator.objects.get(user=users["partner_ops"]),
         "portal/opstoken": token_row,
+        "portal/event": Event.objects.get(action=events.PAYOUT_RUN_CREATED),
         "cascades/cascadestructure": engagement.structure,
         "cascades/customer": engagement.customer,
         "cascades/engagement": engagement,
