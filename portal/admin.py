@@ -58,26 +58,27 @@ class EventHistoryMixin:
     history_events_shown = 200
 
     def history_view(self, request, object_id, extra_context=None):
-        if request.user.has_perm("portal.view_event"):
-            subject = {
-                "subject_type": ContentType.objects.get_for_model(self.model),
-                "subject_id": unquote(object_id),
-            }
-            found = Event.objects.filter(**subject).select_related(
-                "actor_user", "actor_token", "partner"
-            )
-            shown = list(found.order_by("-id")[: self.history_events_shown])
-            extra_context = {
-                "events": [event_row(event) for event in reversed(shown)],
-                "events_total": len(shown) if len(shown) < self.history_events_shown
-                else found.count(),
-                "events_url": reverse("admin:portal_event_changelist") + "?" + urlencode(
-                    {"subject_type__id__exact": subject["subject_type"].pk,
-                     "q": subject["subject_id"]}
-                ),
-                **(extra_context or {}),
-            }  # fmt: skip
+        obj = self.get_object(request, unquote(object_id))
+        if (
+            obj is not None
+            and self.has_view_or_change_permission(request, obj)
+            and request.user.has_perm("portal.view_event")
+        ):
+            extra_context = {**self._events_context(obj), **(extra_context or {})}
         return super().history_view(request, object_id, extra_context)
+
+    def _events_context(self, obj):
+        subject_type = ContentType.objects.get_for_model(self.model)
+        found = Event.objects.filter(subject_type=subject_type, subject_id=str(obj.pk))
+        latest = found.select_related("actor_user", "actor_token").order_by("-id")
+        shown = list(latest[: self.history_events_shown])
+        total = len(shown) if len(shown) < self.history_events_shown else found.count()
+        query = urlencode({"subject_type__id__exact": subject_type.pk, "q": obj.pk})
+        return {
+            "events": [event_row(event) for event in reversed(shown)],
+            "events_total": total,
+            "events_url": f"{reverse('admin:portal_event_changelist')}?{query}",
+        }
 
 
 class TierChangeInline(admin.TabularInline):
