@@ -93,10 +93,10 @@ def engagement_representation(engagement, *, as_of):
             else None
         ),  # fmt: skip
         "snapshot": engagement.snapshot,
-        "as_of": day(as_of),
+        "as_of": day(cascade.as_of),
         "steps": [
             {
-                "key": step.key,
+                "key": step.step_key,
                 "kind": step.kind,
                 "status": step.status,
                 "opens": day(step.opens),
@@ -106,14 +106,12 @@ def engagement_representation(engagement, *, as_of):
                 "expected_amount": money(step.expected_amount, engagement.currency),
                 "clawed_back_amount": money(step.clawed_back_amount, engagement.currency),
                 "currency": step.currency,
-                "reason": step.reason.code,
-                "facts": step.reason.facts,
+                "reason": step.reason,
+                "facts": step.facts,
                 "explanation": step.explanation,
                 "at_risk": [
-                    {"reason": code, "facts": facts, "explanation": sentence}
-                    for (code, facts), sentence in zip(
-                        step.at_risk, step.at_risk_reasons, strict=True
-                    )
+                    {**item, "explanation": sentence}
+                    for item, sentence in zip(step.at_risk, step.at_risk_reasons, strict=True)
                 ],
                 "at_risk_reasons": list(step.at_risk_reasons),
             }
@@ -159,7 +157,8 @@ class EngagementDetailView(OpsAPIView):
         )
         query = AsOfSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        as_of = query.validated_data.get("as_of") or timezone.localdate()
+        # Without as_of: the steps as the latest evaluation recorded them.
+        as_of = query.validated_data.get("as_of")
         return Response(engagement_representation(engagement, as_of=as_of))
 
 

@@ -24,6 +24,39 @@ from typing import NamedTuple
 
 from dateutil.relativedelta import relativedelta
 
+from cascades.reasons import (
+    AGREEMENT_NOT_SIGNED,
+    AGREEMENT_SIGNED,
+    AGREEMENT_UNSIGNED,
+    ATTESTATION_REJECTED,
+    CHURNED,
+    CLAWED_BACK,
+    CSAT_BELOW,
+    EXPANSION_EVENT,
+    GAMING_CASE_OPEN,
+    MEMBERS_FELL,
+    NO_AGREEMENT,
+    NO_AGREEMENT_SIGNED,
+    NO_EXPANSION,
+    NO_RENEWAL,
+    OPENS_LATER,
+    OUTCOME_ACCEPTED,
+    OUTCOME_NOT_ACCEPTED,
+    OUTCOME_NOT_ATTESTED,
+    PARTNER_TERMINATED,
+    READING_BELOW,
+    READING_NOT_REACHED,
+    READING_REACHED,
+    RENEWED,
+    REVERSED,
+    SIGNED,
+    TENURE_REACHED,
+    WINDOW_CLOSED,
+    WINDOW_OPEN,
+    Reason,
+    decimal_text,
+    iso,
+)
 from cascades.structures import Step, Structure
 from portal.money import round_money
 
@@ -63,10 +96,6 @@ class OutcomeFact:
     rejected: bool = False
 
 
-# Where the engagement's Outcome Attestation Agreement stands (SPEC §4).
-NO_AGREEMENT, AGREEMENT_UNSIGNED, AGREEMENT_SIGNED = "none", "unsigned", "signed"
-
-
 @dataclass(frozen=True)
 class EngagementFacts:
     signed_at: datetime.date
@@ -78,56 +107,6 @@ class EngagementFacts:
     partner_terminated_on: datetime.date | None = None
     gaming_case_open: bool = False
     agreement: str = AGREEMENT_SIGNED
-
-
-class Reason(NamedTuple):
-    """Why: a code (the names below) and the facts behind it, JSON values only."""
-
-    code: str
-    facts: dict
-
-
-# Why a step fired (it is earned).
-# Each also has fired_on, the trigger date.
-SIGNED = "signed"  # signed_at
-TENURE_REACHED = "tenure_reached"  # months
-READING_REACHED = "reading_reached"  # metric, reading, reading_date, threshold, signal_id
-RENEWED = "renewed"  # contract_year, renewed_on, signal_id
-EXPANSION_EVENT = "expansion_event"  # event, signal_id, acv_delta
-OUTCOME_ACCEPTED = "outcome_accepted"  # outcome_key, accepted_on
-# Why an earned step's reward was taken back (SPEC §5), wholly or in part.
-CLAWED_BACK = "clawed_back"  # fired_on, percent, amount, cause, cause_date, days_after
-REVERSED = "reversed"  # fired_on, amount, cause, cause_date
-# Why a step is pending.
-OPENS_LATER = "opens_later"  # opens
-WINDOW_OPEN = "window_open"  # closes
-# Why a pending step is at risk (SPEC §7): each reason a pending step may have.
-GAMING_CASE_OPEN = "gaming_case_open"
-READING_BELOW = "reading_below"  # metric, reading, reading_date, threshold
-MEMBERS_FELL = "members_fell"  # before, now, days
-CSAT_BELOW = "csat_below"  # score, below
-NO_AGREEMENT_SIGNED = "no_agreement"
-AGREEMENT_NOT_SIGNED = "agreement_unsigned"
-ATTESTATION_REJECTED = "attestation_rejected"  # outcome_key
-OUTCOME_NOT_ATTESTED = "outcome_not_attested"  # outcome_key, due
-# Why a step was missed: its window closed.
-READING_NOT_REACHED = "reading_not_reached"  # metric, reading, reading_date, threshold, closes
-NO_RENEWAL = "no_renewal"  # contract_year, closes
-NO_EXPANSION = "no_expansion"  # events, closes
-OUTCOME_NOT_ACCEPTED = "outcome_not_accepted"  # closes, agreement
-WINDOW_CLOSED = "window_closed"  # closes
-# Why a step is void: it can no longer fire.
-CHURNED = "churned"  # churned_on, signal_id
-PARTNER_TERMINATED = "partner_terminated"  # terminated_on
-
-
-def iso(day: datetime.date | None) -> str | None:
-    return None if day is None else day.isoformat()
-
-
-def decimal_text(value) -> str | None:
-    """A number as the facts keep it: 10, not 10.0000; 2.5, not 2.50."""
-    return None if value is None else format(Decimal(value).normalize(), "f")
 
 
 class StepState(NamedTuple):
@@ -596,6 +575,7 @@ class RewardFact(NamedTuple):
     amount: Decimal
     clawed_back: Decimal = Decimal(0)
     clawback_kinds: frozenset = frozenset()
+    taken_back: Reason | None = None  # why, if it was (a reversal over a clawback)
 
 
 @dataclass(frozen=True)
@@ -685,3 +665,45 @@ def acv_by_year(facts: EngagementFacts, as_of: datetime.date) -> dict[int, Decim
     """Years 1–3 ACV as known on `as_of`: renewals may carry the next year's ACV."""
     timeline = _Timeline(facts.signals, as_of)
     return {year: timeline.acv(year, facts.year1_acv, as_of) for year in (1, 2, 3)}
+
+
+def next_change_on(facts: EngagementFacts, as_of: datetime.date) -> datetime.date | None:
+    """The first date after `as_of` on which the engagement's states could change without
+    new data, or None if never: a window opening or closing, an at-risk horizon of SPEC §7
+    being crossed (60 days before a reading or retention step opens, 30 days before an
+    outcome is due, 90 days after an active-members reading), a signal dated in the future
+    coming into force, the partner's termination. Evaluating before that date with the same
+    data gives the same states; it may be earlier than the first actual change."""
+    later = []
+
+    def after(day):
+        if day > as_of:
+            later.append(day)
+
+    at_risk_ahead = {
+        "adoption": AT_RISK_READING_DAYS,
+        "coverage": AT_RISK_READING_DAYS,
+        "retention": AT_RISK_RETENTION_DAYS,
+    }
+    for step in facts.structure.steps:
+        opens, closes = step_window(step, facts)
+        after(opens)
+        after(closes + DAY)
+        if step.kind in at_risk_ahead:
+            after(opens - datetime.timedelta(days=at_risk_ahead[step.kind]))
+        if step.kind == "outcome":
+            for outcome, outcome_closes in _outcome_windows(step, facts):
+                due = add_months(facts.signed_at, outcome.due_months)
+                after(due - datetime.timedelta(days=AT_RISK_OUTCOME_DAYS))
+                after(outcome_closes + DAY)
+    for signal in facts.signals:
+        after(signal.occurred_at)
+        if signal.type == "active_members":
+            # It becomes the reading 90 days back (SPEC §7's fall in active members).
+            after(signal.occurred_at + datetime.timedelta(days=AT_RISK_MEMBER_WINDOW_DAYS))
+    if facts.partner_terminated_on is not None:
+        after(facts.partner_terminated_on)
+    for outcome in facts.outcomes:
+        if outcome.accepted_on is not None:
+            after(outcome.accepted_on)
+    return min(later, default=None)

@@ -1,26 +1,38 @@
-"""Evaluation as a service: load engagements in sets, run the pure engine, write what fired.
+"""Evaluation as a service: load engagements in sets, run the pure engine, write what fired
+and the state of every step.
 
 The reads are a handful of streamed queries merged by customer, whatever the
 number of engagements; the writes are bulk inserts that the database's unique
 constraints make safe to run twice or from several workers at once.
+
+Evaluation is in proportion to change: by default only the engagements whose inputs
+changed since their last evaluation (Engagement.inputs_version, see cascades.dirty) or
+whose state may change by the as-of date without new data (Engagement.next_change_on,
+from the engine) are evaluated; `full=True` evaluates every one. Each evaluated
+engagement's step rows (CascadeStep) are rewritten only where they changed, and never by
+an evaluation as of an earlier date than the one that wrote them.
 """
 
 from __future__ import annotations
 
 import datetime
+import itertools
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Exists, Min, OuterRef, TextField
+from django.db.models import Exists, F, Min, OuterRef, Q, TextField
 from django.db.models.functions import MD5, Cast
 from django.utils import timezone
 
 from attestations.models import Attestation, Decision, Outcome
 from cascades import engine
-from cascades.models import Clawback, Engagement, EvaluationRun, Reward, Signal
+from cascades.models import CascadeStep, Clawback, Engagement, EvaluationRun, Reward, Signal
+from cascades.step_events import step_events_record
+from cascades.steps import StepRow, cascade_steps, digest
 from cascades.structures import Structure
 from payouts.models import LedgerEntry
 from portal.models import Partner, PartnerStatusChange
@@ -29,6 +41,8 @@ from portal.models import Partner, PartnerStatusChange
 # fixed number of statements whatever the number of engagements; past this many new
 # rewards (an initial evaluation of a very large program) it is written in parts.
 MAX_PENDING_REWARDS = 1_000_000
+# Engagements whose step rows changed, kept for one write (about ten rows each).
+MAX_PENDING_STEPS = 50_000
 PROGRESS_SECONDS = 2.0
 STREAM_CHUNK = 5000
 
@@ -38,17 +52,24 @@ class EvaluationSummary:
     engagements: int = 0
     rewards_created: int = 0
     clawbacks_created: int = 0
+    steps_written: int = 0
+    steps_deleted: int = 0
+    events_written: int = 0
 
 
 @dataclass
 class EngagementData:
-    """One engagement as the evaluation sees it: its facts and the rewards it already has."""
+    """One engagement as the evaluation sees it: its facts and the rewards it already has,
+    and what its last evaluation recorded."""
 
     id: int
     partner_id: int
     currency: str
     facts: engine.EngagementFacts
     rewards: list = field(default_factory=list)  # engine.RewardFact
+    inputs_version: int = 0
+    evaluated_as_of: datetime.date | None = None
+    steps_digest: str = ""
 
 
 class _Stream:
@@ -80,12 +101,28 @@ def _terminations():
     return dates
 
 
-def load_engagements(*, engagement_ids=None):
-    """Yield EngagementData for the engagements (default: all) that have a snapshot."""
-    everything = engagement_ids is None
+def evaluation_scope(*, as_of, engagement_ids=None, full=False):
+    """The engagements an evaluation as of `as_of` looks at: those named, or every one with
+    `full`, or else those whose inputs changed since they were last evaluated, those never
+    evaluated and those whose state may change by `as_of` without new data."""
     scope = Engagement.objects.filter(snapshot__isnull=False)
-    if not everything:
-        scope = scope.filter(id__in=engagement_ids)
+    if engagement_ids is not None:
+        return scope.filter(id__in=engagement_ids)
+    if full:
+        return scope
+    return scope.filter(
+        Q(evaluated_version__isnull=True)
+        | Q(inputs_version__gt=F("evaluated_version"))
+        | Q(next_change_on__lte=as_of)
+    )
+
+
+def load_engagements(*, engagement_ids=None, scope=None):
+    """Yield EngagementData for the engagements of `scope` (default: those named, else all)
+    that have a snapshot."""
+    everything = engagement_ids is None and scope is None
+    if scope is None:
+        scope = evaluation_scope(as_of=None, engagement_ids=engagement_ids, full=True)
     customers = scope.values("customer_id")
     engagements = scope.order_by("customer_id", "id").values_list(
         "customer_id",
@@ -97,7 +134,13 @@ def load_engagements(*, engagement_ids=None):
         MD5(Cast("snapshot", output_field=TextField())),
         "outcome_agreement__id",
         "outcome_agreement__signed_at",
+        "inputs_version",
+        "evaluated_as_of",
+        "steps_digest",
     )
+    # The engagements (and the version of their inputs) are read before their inputs: an
+    # input committed in between is then seen with an old version, and evaluated again.
+    engagement_rows = _primed(engagements.iterator(chunk_size=STREAM_CHUNK))
     # Snapshots are copies of a handful of structures: fetch each distinct one once.
     keyed = scope.annotate(key=MD5(Cast("snapshot", output_field=TextField())))
     structures = {
@@ -148,7 +191,7 @@ def load_engagements(*, engagement_ids=None):
     )
     terminated = _terminations()
 
-    for customer_id, rows in _group(engagements.iterator(chunk_size=STREAM_CHUNK)):
+    for customer_id, rows in _group(engagement_rows):
         signal_facts = tuple(
             engine.SignalFact(
                 id=signal_id,
@@ -162,11 +205,12 @@ def load_engagements(*, engagement_ids=None):
                 customer_id
             )
         )
-        rewards_by_engagement = _reward_facts(reward_rows.take(customer_id), taken_back)
+        causes = {s.id: s.type for s in signal_facts if s.type in ("churn", "chargeback")}
+        rewards_by_engagement = _reward_facts(reward_rows.take(customer_id), taken_back, causes)
         outcomes_by_engagement = _outcome_facts(outcome_rows.take(customer_id))
         for (
             _, engagement_id, partner_id, signed_at, currency, year1_acv, snapshot,
-            agreement_id, agreement_signed_at,
+            agreement_id, agreement_signed_at, inputs_version, evaluated_as_of, steps_digest,
         ) in rows:  # fmt: skip
             structure = structures[snapshot]
             facts = engine.EngagementFacts(
@@ -191,7 +235,17 @@ def load_engagements(*, engagement_ids=None):
                 currency=currency,
                 facts=facts,
                 rewards=rewards_by_engagement.get(engagement_id, []),
+                inputs_version=inputs_version,
+                evaluated_as_of=evaluated_as_of,
+                steps_digest=steps_digest,
             )
+
+
+def _primed(rows):
+    """`rows`, its first row fetched now: the query has run when this returns."""
+    rows = iter(rows)
+    first = next(rows, None)
+    return itertools.chain([] if first is None else [first], rows)
 
 
 def _reward_rows(rewards):
@@ -208,21 +262,39 @@ def _reward_rows(rewards):
 
 
 def _taken_back(clawbacks):
-    """Reward id → (amount taken back so far, the kinds of clawback it had)."""
+    """Reward id → (amount taken back so far, the kinds of clawback it had, the one that
+    says why: (kind, percent, amount, cause id, cause date), a reversal over a clawback)."""
     taken = {}
-    for reward_id, kind, amount in clawbacks.values_list("reward_id", "kind", "amount").iterator(
+    rows = clawbacks.values_list("reward_id", "kind", "percent", "amount", "cause_id", "cause_date")
+    for reward_id, kind, percent, amount, cause_id, cause_date in rows.iterator(
         chunk_size=STREAM_CHUNK
     ):
-        total, kinds = taken.get(reward_id, (Decimal(0), frozenset()))
-        taken[reward_id] = (total + amount, kinds | {kind})
+        total, kinds, why = taken.get(reward_id, (Decimal(0), frozenset(), None))
+        if why is None or kind == Clawback.Kind.REVERSAL:
+            why = (kind, percent, amount, cause_id, cause_date)
+        taken[reward_id] = (total + amount, kinds | {kind}, why)
     return taken
 
 
-def _reward_facts(rows, taken_back):
+def _taken_back_reason(trigger_date, why, causes):
+    kind, percent, amount, cause_id, cause_date = why
+    return engine.taken_back_reason(
+        kind=kind,
+        fired_on=trigger_date,
+        percent=percent,
+        amount=amount,
+        cause_type=causes.get(cause_id) if cause_id else None,
+        cause_date=cause_date,
+    )
+
+
+def _reward_facts(rows, taken_back, causes):
+    """Engagement id → its rewards (engine.RewardFact); `causes`: signal id → type of the
+    churns and chargebacks that may have caused a clawback."""
     by_engagement = {}
-    nothing = (Decimal(0), frozenset())
+    nothing = (Decimal(0), frozenset(), None)
     for _, engagement_id, reward_id, step_key, event_key, trigger, amount in rows:
-        clawed_back, kinds = taken_back.get(reward_id, nothing)
+        clawed_back, kinds, why = taken_back.get(reward_id, nothing)
         by_engagement.setdefault(engagement_id, []).append(
             engine.RewardFact(
                 id=reward_id,
@@ -232,6 +304,7 @@ def _reward_facts(rows, taken_back):
                 amount=amount,
                 clawed_back=clawed_back,
                 clawback_kinds=kinds,
+                taken_back=None if why is None else _taken_back_reason(trigger, why, causes),
             )
         )
     return by_engagement
@@ -266,48 +339,109 @@ def _group(rows):
 
 
 @dataclass
+class _Evaluated:
+    """What an evaluation found for one engagement, to record on it and its step rows."""
+
+    id: int
+    partner_id: int
+    inputs_version: int
+    next_change_on: datetime.date | None
+    steps_digest: str
+    acv: dict  # contract year → ACV as known on the as-of date
+    rows: list | None  # the step rows, when they differ from those last recorded
+
+
+@dataclass
 class _Batch:
     """What one write transaction will insert."""
 
     partners: dict = field(default_factory=dict)  # engagement id → partner id
     rewards: list = field(default_factory=list)
     clawback_candidates: list = field(default_factory=list)  # EngagementData
+    evaluated: list = field(default_factory=list)  # _Evaluated
+    changed: int = 0  # how many of `evaluated` have rows to write
 
 
 def _plan(data: EngagementData, as_of, batch: _Batch):
-    """Add to `batch` the rewards and clawbacks `data` is due."""
-    have = {(r.step_key, r.event_key) for r in data.rewards}
-    new = [
-        (data.id, s.key, s.kind, s.event_key, s.trigger_date, s.amount, data.currency)
-        for s in engine.evaluate(data.facts, as_of, detail=False)
-        if s.status == engine.EARNED and (s.key, s.event_key) not in have
-    ]
-    if new:
-        batch.partners[data.id] = data.partner_id
-        batch.rewards.extend(new)
-    if _may_claw_back(data, new, as_of):
-        batch.clawback_candidates.append(data)
-
-
-def _may_claw_back(data, new_rewards, as_of):
+    """Add to `batch` the rewards and clawbacks `data` is due, and its step rows."""
     facts = data.facts
-    if not (data.rewards or new_rewards):
-        return False
+    states = engine.evaluate(facts, as_of)
+    have = {(r.step_key, r.event_key) for r in data.rewards}
+    fired = [s for s in states if s.status == engine.EARNED and (s.key, s.event_key) not in have]
+    if fired:
+        batch.partners[data.id] = data.partner_id
+        batch.rewards.extend(
+            (data.id, s.key, s.kind, s.event_key, s.trigger_date, s.amount, data.currency)
+            for s in fired
+        )
+    # The rewards as they will be once this batch is written: the new ones (ids to come)
+    # and what will be taken back.
+    rewards = list(data.rewards) + [
+        engine.RewardFact(id=-n, step_key=s.key, event_key=s.event_key,
+                          trigger_date=s.trigger_date, amount=s.amount)
+        for n, s in enumerate(fired, start=1)
+    ]  # fmt: skip
+    due = _clawbacks_due(facts, rewards, as_of)
+    if due:
+        batch.clawback_candidates.append(data)
+        rewards = _taken_back_by(rewards, due, facts)
+    if data.evaluated_as_of is not None and data.evaluated_as_of > as_of:
+        return  # its rows are of a later date: an earlier one does not overwrite them
+    rows = cascade_steps(facts, rewards, facts.year1_acv, as_of, states=states)
+    steps_digest = digest(rows)
+    changed = steps_digest != data.steps_digest
+    batch.changed += changed
+    batch.evaluated.append(
+        _Evaluated(
+            id=data.id,
+            partner_id=data.partner_id,
+            inputs_version=data.inputs_version,
+            next_change_on=engine.next_change_on(facts, as_of),
+            steps_digest=steps_digest,
+            acv=engine.acv_by_year(facts, as_of),
+            rows=rows if changed else None,
+        )
+    )
+
+
+def _clawbacks_due(facts, rewards, as_of):
+    """What `rewards` are due to have taken back (none without a churn, a chargeback or the
+    partner's termination as of `as_of`)."""
+    if not rewards:
+        return []
     stops = any(s.type in ("churn", "chargeback") and s.occurred_at <= as_of for s in facts.signals)
     if not stops and not (facts.partner_terminated_on and facts.partner_terminated_on <= as_of):
-        return False
-    if new_rewards:
-        return True
-    return bool(engine.clawbacks_due(facts, data.rewards, as_of))
+        return []
+    return engine.clawbacks_due(facts, rewards, as_of)
+
+
+def _taken_back_by(rewards, due, facts):
+    """`rewards` once the clawbacks `due` are taken back from them."""
+    causes = {s.id: s.type for s in facts.signals if s.type in ("churn", "chargeback")}
+    by_id = {reward.id: reward for reward in rewards}
+    for d in due:
+        reward = by_id[d.reward_id]
+        reason = reward.taken_back
+        if reason is None or d.kind == Clawback.Kind.REVERSAL:
+            why = (d.kind, d.percent, d.amount, d.cause_id, d.cause_date)
+            reason = _taken_back_reason(reward.trigger_date, why, causes)
+        by_id[d.reward_id] = reward._replace(
+            clawed_back=reward.clawed_back + d.amount,
+            clawback_kinds=reward.clawback_kinds | {d.kind},
+            taken_back=reason,
+        )
+    return list(by_id.values())
 
 
 def _flush(batch: _Batch, as_of, summary: EvaluationSummary):
-    if batch.rewards or batch.clawback_candidates:
+    if batch.rewards or batch.clawback_candidates or batch.evaluated:
         with transaction.atomic():
             _write(batch, as_of, summary)
     batch.partners.clear()
     batch.rewards.clear()
     batch.clawback_candidates.clear()
+    batch.evaluated.clear()
+    batch.changed = 0
 
 
 def _write(batch: _Batch, as_of, summary: EvaluationSummary):
@@ -320,6 +454,8 @@ def _write(batch: _Batch, as_of, summary: EvaluationSummary):
             summary.rewards_created += _insert_rewards(batch)
     if batch.clawback_candidates:
         summary.clawbacks_created += _write_clawbacks(batch, as_of)
+    if batch.evaluated:
+        _write_steps(batch, as_of, summary)
 
 
 REWARD_COLUMNS = ("engagement_id", "step_key", "step_kind", "event_key", "trigger_date",
@@ -397,6 +533,7 @@ def _write_clawbacks(batch: _Batch, as_of):
     rewards = _reward_facts(
         _reward_rows(Reward.objects.filter(engagement_id__in=candidates).order_by("id")),
         _taken_back(Clawback.objects.filter(reward__engagement_id__in=candidates)),
+        causes={},  # only the amounts matter here
     )
     new = [
         Clawback(
@@ -443,6 +580,156 @@ def _write_clawbacks(batch: _Batch, as_of):
     return len(unposted)
 
 
+STEP_COLUMNS = ("engagement_id", "partner_id", "position", "step_key", "event_key", "kind",
+                "status", "as_of", "opens", "closes", "trigger_date", "amount",
+                "expected_amount", "clawed_back_amount", "currency", "reason", "facts",
+                "at_risk")  # fmt: skip
+
+
+def _write_steps(batch: _Batch, as_of, summary: EvaluationSummary):
+    """Record on each evaluated engagement what this evaluation found, unless an evaluation
+    as of a later date already did (its rows stay), and rewrite the step rows that changed,
+    with an event for each change of state (cascades.step_events)."""
+    recorded_digests = _record_evaluated(batch.evaluated, as_of)
+    # Rows to write: where they differ from what is recorded now (another evaluator may
+    # have written the same since this one read them).
+    changed = [
+        e for e in batch.evaluated
+        if e.rows is not None and recorded_digests.get(e.id, e.steps_digest) != e.steps_digest
+    ]  # fmt: skip
+    if not changed:
+        return
+    before = _recorded_steps([e.id for e in changed if recorded_digests[e.id]])
+    delete, insert, transitions = [], [], []
+    for evaluated in changed:
+        recorded = before.get(evaluated.id, {})
+        for row in evaluated.rows:
+            prior = recorded.pop(row.slot, None)
+            if prior is not None and prior[1].content() == row.content():
+                continue
+            if prior is not None:
+                delete.append(prior[0])
+            insert.append((evaluated, row))
+            transitions.append((evaluated, prior[1] if prior else None, row))
+        delete.extend(pk for pk, _ in recorded.values())
+    if delete:
+        summary.steps_deleted += CascadeStep.objects.filter(pk__in=delete).delete()[0]
+    summary.steps_written += _insert_steps(insert, as_of)
+    summary.events_written += step_events_record(transitions, as_of)
+
+
+def _record_evaluated(evaluated, as_of):
+    """Write the version, as-of date, next change date, digest and ACVs each engagement was
+    evaluated with, where no evaluation as of a later date did. Returns, for those written
+    (locked until the transaction ends), the digest of the step rows recorded before.
+
+    An engagement whose rows this evaluation found unchanged but that another evaluator
+    rewrote meanwhile keeps that evaluator's digest and is left to be evaluated again."""
+    evaluated = sorted(evaluated, key=lambda e: e.id)  # row locks in one order: no deadlock
+    ids = [e.id for e in evaluated]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # Once locked, each row as the last evaluator to write it left it.
+            cursor.execute(
+                f"SELECT id, steps_digest FROM {Engagement._meta.db_table} WHERE id = ANY(%s) "
+                "ORDER BY id FOR NO KEY UPDATE",  # nosec B608: the model's table
+                [ids],
+            )
+            recorded = dict(cursor.fetchall())
+            kept = [_kept(e, recorded[e.id]) for e in evaluated]
+            cursor.execute(
+                f"""
+                UPDATE {Engagement._meta.db_table} e
+                SET evaluated_version = v.version, evaluated_as_of = %s,
+                    next_change_on = v.next, steps_digest = v.digest, year2_acv = v.acv2,
+                    year3_acv = v.acv3
+                FROM unnest(%s::bigint[], %s::bigint[], %s::date[], %s::varchar[],
+                            %s::numeric[], %s::numeric[]) AS v(id, version, next, digest,
+                                                                acv2, acv3)
+                WHERE e.id = v.id AND (e.evaluated_as_of IS NULL OR e.evaluated_as_of <= %s)
+                RETURNING e.id
+                """,  # nosec B608: the table is the model's; values are parameters
+                [as_of, ids, [version for version, _ in kept],
+                 [e.next_change_on for e in evaluated], [digest for _, digest in kept],
+                 [e.acv[2] for e in evaluated], [e.acv[3] for e in evaluated], as_of],
+            )  # fmt: skip
+            return {row[0]: recorded[row[0]] for row in cursor.fetchall()}
+    owned = dict(
+        Engagement.objects.filter(id__in=ids)
+        .filter(Q(evaluated_as_of__isnull=True) | Q(evaluated_as_of__lte=as_of))
+        .values_list("id", "steps_digest")
+    )
+    updates = []
+    for e in evaluated:
+        if e.id in owned:
+            version, digest_ = _kept(e, owned[e.id])
+            updates.append(
+                Engagement(id=e.id, evaluated_version=version, evaluated_as_of=as_of,
+                           next_change_on=e.next_change_on, steps_digest=digest_,
+                           year2_acv=e.acv[2], year3_acv=e.acv[3])
+            )  # fmt: skip
+    Engagement.objects.bulk_update(
+        updates,
+        [
+            "evaluated_version",
+            "evaluated_as_of",
+            "next_change_on",
+            "steps_digest",
+            "year2_acv",
+            "year3_acv",
+        ],  # fmt: skip
+        batch_size=500,
+    )
+    return owned
+
+
+def _kept(evaluated, recorded_digest):
+    """(the version and the digest to record) for an engagement whose recorded digest is
+    `recorded_digest` now."""
+    if evaluated.rows is None and recorded_digest != evaluated.steps_digest:
+        return -1, recorded_digest  # its rows changed under this evaluation: again next time
+    return evaluated.inputs_version, evaluated.steps_digest
+
+
+def _recorded_steps(engagement_ids):
+    """Engagement id → {(step key, event key): (row id, StepRow)} of the rows recorded."""
+    recorded = {}
+    if not engagement_ids:
+        return recorded
+    fields = [f for f in STEP_COLUMNS if f not in ("engagement_id", "partner_id", "as_of")]
+    rows = CascadeStep.objects.filter(engagement_id__in=engagement_ids).values_list(
+        "engagement_id", "id", *fields
+    )
+    for engagement_id, pk, *values in rows.iterator(chunk_size=STREAM_CHUNK):
+        row = StepRow(**dict(zip(fields, values, strict=True)))
+        recorded.setdefault(engagement_id, {})[row.slot] = (pk, row)
+    return recorded
+
+
+def _insert_steps(insert, as_of):
+    if not insert:
+        return 0
+    values = [
+        (e.id, e.partner_id, row.position, row.step_key, row.event_key, row.kind, row.status,
+         as_of, row.opens, row.closes, row.trigger_date, row.amount, row.expected_amount,
+         row.clawed_back_amount, row.currency, row.reason, row.facts, row.at_risk)
+        for e, row in insert
+    ]  # fmt: skip
+    if connection.vendor == "postgresql":
+        columns = ", ".join(STEP_COLUMNS)
+        with connection.cursor() as cursor:
+            copy_sql = f"COPY {CascadeStep._meta.db_table} ({columns}) FROM STDIN"
+            with cursor.cursor.copy(copy_sql) as copy:  # nosec B608: the model's table
+                for row in values:
+                    copy.write_row([*row[:-2], json.dumps(row[-2]), json.dumps(row[-1])])
+        return len(values)
+    CascadeStep.objects.bulk_create(
+        [CascadeStep(**dict(zip(STEP_COLUMNS, row, strict=True))) for row in values],
+        batch_size=1000,
+    )
+    return len(values)
+
+
 def _clawback_reason(clawback):
     if clawback.kind == Clawback.Kind.REVERSAL:
         return f"Reversal of {clawback.reward.step_key}: churn dated {clawback.cause_date:%Y-%m-%d}"
@@ -456,16 +743,16 @@ def engagements_evaluate(
     *,
     as_of: datetime.date,
     engagement_ids=None,
+    full: bool = False,
     run: EvaluationRun | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> EvaluationSummary:
-    """Evaluate the engagements (default: all) as of `as_of`, and persist what fired."""
+    """Evaluate as of `as_of` the engagements named, or every one (`full`), or else those
+    that may have changed (`evaluation_scope`), and persist what fired and their steps."""
     summary = EvaluationSummary()
+    scope = evaluation_scope(as_of=as_of, engagement_ids=engagement_ids, full=full)
     total = 0
     if run is not None or progress is not None:
-        scope = Engagement.objects.filter(snapshot__isnull=False)
-        if engagement_ids is not None:
-            scope = scope.filter(id__in=engagement_ids)
         total = scope.count()
     if run is not None:
         EvaluationRun.objects.filter(pk=run.pk).update(
@@ -473,10 +760,11 @@ def engagements_evaluate(
         )
     batch = _Batch()
     last_report = time.monotonic()
-    for data in load_engagements(engagement_ids=engagement_ids):
+    everything = full and engagement_ids is None
+    for data in load_engagements(scope=None if everything else scope):
         _plan(data, as_of, batch)
         summary.engagements += 1
-        if len(batch.rewards) >= MAX_PENDING_REWARDS:
+        if len(batch.rewards) >= MAX_PENDING_REWARDS or batch.changed >= MAX_PENDING_STEPS:
             _flush(batch, as_of, summary)
         if time.monotonic() - last_report >= PROGRESS_SECONDS:
             last_report = time.monotonic()
@@ -532,7 +820,7 @@ def evaluation_runs_sweep() -> int:
     return stale
 
 
-def evaluation_run_perform(run: EvaluationRun, *, engagement_ids=None, progress=None):
+def evaluation_run_perform(run: EvaluationRun, *, engagement_ids=None, full=False, progress=None):
     """Carry out `run`, recording progress, the outcome or the error on it. While it runs,
     its worker's database session holds the run's lock; a run another worker holds is
     left to it (a task delivered twice)."""
@@ -540,7 +828,7 @@ def evaluation_run_perform(run: EvaluationRun, *, engagement_ids=None, progress=
         return None
     try:
         summary = engagements_evaluate(
-            as_of=run.as_of, engagement_ids=engagement_ids, run=run, progress=progress
+            as_of=run.as_of, engagement_ids=engagement_ids, full=full, run=run, progress=progress
         )
     except Exception as error:
         EvaluationRun.objects.filter(pk=run.pk).update(

@@ -10,7 +10,7 @@ stored: a sentence can be rendered again from a step row or a statement line yea
 import datetime
 from decimal import Decimal
 
-from cascades import engine
+from cascades import reasons
 from portal.formatting import number
 from portal.money import CURRENCY_MINOR_UNITS
 
@@ -78,10 +78,10 @@ def _reading_not_reached(f, currency):
 
 def _outcome_not_accepted(f, currency):
     closes = day(f["closes"])
-    if f["agreement"] == engine.NO_AGREEMENT:
+    if f["agreement"] == reasons.NO_AGREEMENT:
         return (f"Missed: the customer had no Outcome Attestation Agreement when the window "
                 f"closed on {closes}.")  # fmt: skip
-    if f["agreement"] == engine.AGREEMENT_UNSIGNED:
+    if f["agreement"] == reasons.AGREEMENT_UNSIGNED:
         return (f"Missed: the customer had not signed its Outcome Attestation Agreement when "
                 f"the window closed on {closes}.")  # fmt: skip
     return f"Missed: no attestation was accepted when the window closed on {closes}."
@@ -115,64 +115,64 @@ def _an(noun):
 
 SENTENCES = {
     # earned
-    engine.SIGNED: lambda f, c: fired(f, "the deal was signed"),
-    engine.TENURE_REACHED: lambda f, c: fired(
+    reasons.SIGNED: lambda f, c: fired(f, "the deal was signed"),
+    reasons.TENURE_REACHED: lambda f, c: fired(
         f, f"still a customer {f['months']} month{'s' * (f['months'] != 1)} after signing"
     ),
-    engine.READING_REACHED: _reading_reached,
-    engine.RENEWED: lambda f, c: fired(
+    reasons.READING_REACHED: _reading_reached,
+    reasons.RENEWED: lambda f, c: fired(
         f, f"renewed out of contract year {f['contract_year']} on {day(f['renewed_on'])}"
     ),
-    engine.EXPANSION_EVENT: lambda f, c: fired(
+    reasons.EXPANSION_EVENT: lambda f, c: fired(
         f, f"{_an(_events([f['event']]))} adding {amount(f['acv_delta'] or '0', c)} of ACV"
     ),
-    engine.OUTCOME_ACCEPTED: lambda f, c: fired(
+    reasons.OUTCOME_ACCEPTED: lambda f, c: fired(
         f, f"the attestation of outcome “{f['outcome_key']}” was accepted"
     ),
-    engine.CLAWED_BACK: _clawed_back,
-    engine.REVERSED: _reversed,
+    reasons.CLAWED_BACK: _clawed_back,
+    reasons.REVERSED: _reversed,
     # pending
-    engine.OPENS_LATER: lambda f, c: f"Pending: its window opens on {day(f['opens'])}.",
-    engine.WINDOW_OPEN: lambda f, c: f"Pending: its window is open until {day(f['closes'])}.",
+    reasons.OPENS_LATER: lambda f, c: f"Pending: its window opens on {day(f['opens'])}.",
+    reasons.WINDOW_OPEN: lambda f, c: f"Pending: its window is open until {day(f['closes'])}.",
     # at risk
-    engine.GAMING_CASE_OPEN: lambda f, c: "At risk: an open gaming case names this customer.",
-    engine.READING_BELOW: lambda f, c: (
+    reasons.GAMING_CASE_OPEN: lambda f, c: "At risk: an open gaming case names this customer.",
+    reasons.READING_BELOW: lambda f, c: (
         f"At risk: the latest reading, {reading(f['metric'], f['reading'])} on "
         f"{day(f['reading_date'])}, is below the {number(f['threshold'])} needed."
     ),
-    engine.MEMBERS_FELL: lambda f, c: (
+    reasons.MEMBERS_FELL: lambda f, c: (
         f"At risk: active members fell from {number(f['before'])} to {number(f['now'])} "
         f"in {f['days']} days."
     ),
-    engine.CSAT_BELOW: lambda f, c: (
+    reasons.CSAT_BELOW: lambda f, c: (
         f"At risk: the last CSAT score was {number(f['score'])}, below {number(f['below'])}."
     ),
-    engine.NO_AGREEMENT_SIGNED: lambda f, c: (
+    reasons.NO_AGREEMENT_SIGNED: lambda f, c: (
         "At risk: the customer has no Outcome Attestation Agreement."
     ),
-    engine.AGREEMENT_NOT_SIGNED: lambda f, c: (
+    reasons.AGREEMENT_NOT_SIGNED: lambda f, c: (
         "At risk: the customer has not signed its Outcome Attestation Agreement."
     ),
-    engine.ATTESTATION_REJECTED: lambda f, c: (
+    reasons.ATTESTATION_REJECTED: lambda f, c: (
         f"At risk: the attestation of outcome “{f['outcome_key']}” was rejected."
     ),
-    engine.OUTCOME_NOT_ATTESTED: lambda f, c: (
+    reasons.OUTCOME_NOT_ATTESTED: lambda f, c: (
         f"At risk: outcome “{f['outcome_key']}” is due on {day(f['due'])} and not attested."
     ),
     # missed
-    engine.READING_NOT_REACHED: _reading_not_reached,
-    engine.NO_RENEWAL: lambda f, c: (
+    reasons.READING_NOT_REACHED: _reading_not_reached,
+    reasons.NO_RENEWAL: lambda f, c: (
         f"Missed: no renewal out of contract year {f['contract_year']} when the window "
         f"closed on {day(f['closes'])}."
     ),
-    engine.NO_EXPANSION: lambda f, c: (
+    reasons.NO_EXPANSION: lambda f, c: (
         f"Missed: no {_events(f['events'])} when the window closed on {day(f['closes'])}."
     ),
-    engine.OUTCOME_NOT_ACCEPTED: _outcome_not_accepted,
-    engine.WINDOW_CLOSED: lambda f, c: f"Missed: the window closed on {day(f['closes'])}.",
+    reasons.OUTCOME_NOT_ACCEPTED: _outcome_not_accepted,
+    reasons.WINDOW_CLOSED: lambda f, c: f"Missed: the window closed on {day(f['closes'])}.",
     # void
-    engine.CHURNED: lambda f, c: f"Void: the customer churned on {day(f['churned_on'])}.",
-    engine.PARTNER_TERMINATED: lambda f, c: (
+    reasons.CHURNED: lambda f, c: f"Void: the customer churned on {day(f['churned_on'])}.",
+    reasons.PARTNER_TERMINATED: lambda f, c: (
         f"Void: the partner was terminated on {day(f['terminated_on'])}."
     ),
 }
@@ -181,3 +181,20 @@ SENTENCES = {
 def explain(code: str, facts: dict, currency: str) -> str:
     """The sentence for a reason code and its facts; amounts in `currency`'s minor unit."""
     return SENTENCES[code](facts, currency)
+
+
+class Explained:
+    """What a step (a cascades.models.CascadeStep, a cascades.steps.StepRow) says to
+    people: its status and its sentences. Needs status, reason, facts, at_risk, currency."""
+
+    @property
+    def status_label(self):
+        return self.status.replace("_", " ").capitalize()
+
+    @property
+    def explanation(self):
+        return explain(self.reason, self.facts, self.currency)
+
+    @property
+    def at_risk_reasons(self):
+        return tuple(explain(item["reason"], item["facts"], self.currency) for item in self.at_risk)

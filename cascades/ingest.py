@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from cascades.dirty import engagements_mark_changed
 from cascades.models import Customer, Engagement, Signal
 from portal.limits import CONTROL_CHARACTERS, NumberRange, column_range, date_problem, shown
 
@@ -225,6 +226,7 @@ def signals_ingest(*, items, token=None) -> IngestResult:
     try:
         with transaction.atomic():
             Signal.objects.bulk_create(new)
+            engagements_mark_changed(customer_ids={signal.customer_id for signal in new})
     except IntegrityError:
         # Another request stored some of these ids since we looked: compare again.
         return signals_ingest(items=items, token=token)

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from cascades.explanations import Explained
 from portal.append_only import AppendOnlyModel
 from portal.formatting import money
 from portal.models import Partner, Tier
@@ -101,6 +102,18 @@ class Engagement(models.Model):
         related_name="+",
         help_text="The ops API token that recorded it (the CRM).",
     )
+    # What the evaluation keeps to evaluate in proportion to change: every write of an
+    # input (signals, attestations and decisions, structure overrides, partner status)
+    # adds one to inputs_version in its transaction; an evaluation records the version it
+    # read, the as-of date of its step rows and the next date their state could change
+    # without new data (cascades.dirty).
+    inputs_version = models.BigIntegerField(default=0, editable=False)
+    evaluated_version = models.BigIntegerField(null=True, blank=True, editable=False)
+    evaluated_as_of = models.DateField(null=True, blank=True, editable=False)
+    next_change_on = models.DateField(null=True, blank=True, editable=False)
+    steps_digest = models.CharField(max_length=32, blank=True, editable=False)
+    year2_acv = MoneyField(null=True, blank=True, editable=False, verbose_name="Year-2 ACV")
+    year3_acv = MoneyField(null=True, blank=True, editable=False, verbose_name="Year-3 ACV")
 
     class Meta:
         ordering = ["-signed_at", "external_id"]
@@ -272,3 +285,55 @@ class EvaluationRun(models.Model):
 
     def __str__(self):
         return f"Evaluation as of {self.as_of:%Y-%m-%d} ({self.status})"
+
+
+class CascadeStep(Explained, models.Model):
+    """The state of one step of an engagement's cascade as the latest evaluation found it
+    (SPEC §9 `steps`): one row per step, one per reward of a repeat expansion step plus
+    the open one. Written only by the evaluation (cascades.evaluation), read by pages and
+    APIs. `amount` is what the step paid (earned, or void after a reversal) or is expected
+    to pay as known on `as_of` (pending, at risk); `expected_amount` what it pays at
+    signing's knowledge; why is `reason` with its `facts` (cascades.engine), and each
+    at-risk reason in `at_risk`."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        AT_RISK = "at_risk", "At risk"
+        EARNED = "earned"
+        MISSED = "missed"
+        VOID = "void"
+
+    engagement = models.ForeignKey(Engagement, on_delete=models.CASCADE, related_name="steps")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField(help_text="Its order in the structure.")
+    step_key = models.CharField(max_length=64)
+    event_key = models.CharField(max_length=128, blank=True)
+    kind = models.CharField(max_length=16)
+    status = models.CharField(max_length=8, choices=Status.choices)
+    as_of = models.DateField(help_text="The as-of date of the evaluation that wrote it.")
+    opens = models.DateField()
+    closes = models.DateField()
+    trigger_date = models.DateField(null=True, blank=True)
+    amount = MoneyField(null=True, blank=True)
+    expected_amount = MoneyField(null=True, blank=True)
+    clawed_back_amount = MoneyField(default=0)
+    currency = CurrencyField()
+    reason = models.CharField(max_length=32)
+    facts = models.JSONField(default=dict)
+    at_risk = models.JSONField(default=list, help_text="[{reason, facts}] of a pending step.")
+
+    class Meta:
+        ordering = ["engagement", "position", "trigger_date", "event_key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["engagement", "step_key", "event_key"], name="cascade_step_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "at_risk", "earned", "missed", "void"]),
+                name="cascade_step_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["partner", "status"], name="cascade_step_by_partner")]
+
+    def __str__(self):
+        return f"{self.engagement_id}: {self.step_key} {self.event_key} {self.status}"

@@ -60,7 +60,7 @@ def dashboard(request, partner):
 @partner_required
 def engagement_detail(request, partner, external_id):
     engagement = partner_engagement_get(partner=partner, external_id=external_id)
-    cascade = engagement_cascade(engagement=engagement, as_of=timezone.localdate())
+    cascade = engagement_cascade(engagement=engagement)
     return render(
         request,
         "portal/engagement_detail.html",

@@ -114,7 +114,7 @@ def test_an_outcome_awaiting_verification_is_not_at_risk_but_a_rejected_one_is(c
 
     def outcome_step():
         steps = engagement_cascade(engagement=engagement, as_of=as_of).steps
-        return next(s for s in steps if s.key == "outcome")
+        return next(s for s in steps if s.step_key == "outcome")
 
     assert (outcome_step().status, outcome_step().at_risk_reasons) == ("pending", ())
 
@@ -124,4 +124,6 @@ def test_an_outcome_awaiting_verification_is_not_at_risk_but_a_rejected_one_is(c
     assert outcome_step().at_risk_reasons == (
         "At risk: the attestation of outcome “downtime” was rejected.",
     )
-    assert outcome_step().reason == ("attestation_rejected", {"outcome_key": "downtime"})
+    assert (outcome_step().reason, outcome_step().facts) == (
+        "attestation_rejected", {"outcome_key": "downtime"},
+    )  # fmt: skip

@@ -272,8 +272,12 @@ def test_queries_per_evaluation_do_not_grow_with_the_engagements():
 
     small = count_queries(3)
     large = count_queries(40)
-    assert small == large
-    assert large[1] <= 8
+    # Nothing changed: nothing is evaluated, whatever the number of engagements.
+    assert small[1] == large[1] <= 8
+    if connection.vendor == "postgresql":
+        assert small[0] == large[0]
+    else:  # SQLite takes at most 999 parameters a statement: 80 step rows need two INSERTs
+        assert small[0] <= large[0] <= small[0] + 2
 
 
 def test_signals_that_arrive_in_another_order_end_in_the_same_rewards():

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from cascades import engine
+from cascades import engine, reasons
 from cascades.engine import AGREEMENT_UNSIGNED, NO_AGREEMENT, OutcomeFact, evaluate
 from cascades.explanations import SENTENCES, explain
 from tests.cascades.test_engine_spec import (
@@ -281,7 +281,7 @@ def test_a_reward_taken_back_says_how_much_after_what_and_when(
 
 
 def test_every_reason_code_has_a_sentence_and_a_case_above():
-    codes = {value for name, value in vars(engine).items()
+    codes = {value for name, value in vars(reasons).items()
              if name.isupper() and isinstance(value, str) and name not in (
                  "PENDING", "EARNED", "MISSED", "VOID", "NO_AGREEMENT", "AGREEMENT_UNSIGNED",
                  "AGREEMENT_SIGNED")}  # fmt: skip

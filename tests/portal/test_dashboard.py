@@ -124,7 +124,7 @@ def test_engagement_page_shows_the_cascade_timeline_with_bounded_queries(
     client.force_login(partner_user)
     with django_assert_max_num_queries(14):
         response = client.get("/engagements/eng-acme/")
-    steps = {step.key: step for step in response.context["cascade"].steps}
+    steps = {step.step_key: step for step in response.context["cascade"].steps}
     # Authorized default structure on 48,000.00: signup 5 %, three months active 2 %.
     assert (steps["signup"].status, steps["signup"].amount) == ("earned", Decimal("2400.00"))
     assert (steps["active_3m"].trigger_date, steps["active_3m"].amount) == (
