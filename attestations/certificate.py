@@ -3,7 +3,7 @@
 from django.template.loader import render_to_string
 from weasyprint import HTML
 
-from payouts.pdf import STATIC_BASE_URL, StaticOnlyURLFetcher
+from portal.pdf import STATIC_BASE_URL, StaticOnlyURLFetcher
 
 TEMPLATE = "attestations/certificate.html"
 

@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import json
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.core import signing
@@ -21,7 +22,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from attestations.evidence import EVIDENCE_EXTENSIONS, evidence_original_name, sniff_evidence
-from attestations.models import Attestation, Decision, Outcome, SigningRequest, Verification
+from attestations.models import (
+    Attestation,
+    Decision,
+    Outcome,
+    OutcomeAgreement,
+    SigningRequest,
+    Verification,
+)
+from cascades import engine
+from cascades.queue import evaluation_enqueue
+from cascades.structures import Structure
 from portal import events
 
 SALT = "attestations.signing-link"
@@ -110,13 +121,73 @@ def signing_request_issue(*, agreement, outcome=None, now=None, by=None):
     return request
 
 
+def _outcome_reward(structure: Structure, outcome_key, year1_acv, currency):
+    """The largest reward an outcome could earn: what decides independent verification."""
+    amounts = [
+        engine.expected_amount(step, year1_acv, currency)
+        for step in structure.steps
+        if step.kind == "outcome" and step.outcome_key in (None, outcome_key)
+    ]
+    amounts = [a for a in amounts if a is not None]
+    return max(amounts) if amounts else Decimal(0)
+
+
+def _outcome_terms(structure: Structure, engagement, outcome_key, due_months):
+    """What the engagement's structure says of one agreed outcome: whether it needs
+    independent verification (its reward would reach the threshold, SPEC §4) and the last
+    day its acceptance fires the outcome step."""
+    reward = _outcome_reward(structure, outcome_key, engagement.year1_acv, engagement.currency)
+    return {
+        "verification_required": reward >= Decimal(settings.OUTCOME_VERIFICATION_THRESHOLD),
+        "window_closes_on": engine.outcome_window_closes(
+            structure, engagement.signed_at, outcome_key, due_months
+        ),
+    }
+
+
+def engagement_outcomes_refresh(*, engagement):
+    """Bring each outcome not accepted yet in line with the engagement's structure (after
+    staff edit the agreement or give the engagement its own structure)."""
+    structure = Structure.from_document(engagement.snapshot)
+    for outcome in Outcome.objects.filter(
+        agreement__engagement=engagement, accepted_on__isnull=True
+    ):
+        terms = _outcome_terms(structure, engagement, outcome.key, outcome.due_months)
+        if any(getattr(outcome, name) != value for name, value in terms.items()):
+            Outcome.objects.filter(pk=outcome.pk).update(**terms)
+
+
+@transaction.atomic
+def agreement_create(*, engagement, outcomes, by=None):
+    """The Outcome Attestation Agreement of a deal just recorded with agreed `outcomes`
+    (dicts as the ops API takes them): each outcome with its terms from the engagement's
+    structure, and the link the customer signs it from (SPEC §4). None without outcomes."""
+    if not outcomes:
+        return None
+    structure = Structure.from_document(engagement.snapshot)
+    agreement = OutcomeAgreement.objects.create(engagement=engagement)
+    Outcome.objects.bulk_create(
+        Outcome(
+            agreement=agreement,
+            key=o["key"],
+            title=o["title"],
+            methodology=o.get("methodology", ""),
+            target=o["target"],
+            unit=o["unit"],
+            due_months=o["due_months"],
+            **_outcome_terms(structure, engagement, o["key"], o["due_months"]),
+        )
+        for o in outcomes
+    )
+    signing_request_issue(agreement=agreement, by=by)
+    return agreement
+
+
 @transaction.atomic
 def agreement_prepare(*, agreement, by=None):
     """For an agreement staff made or edited in the admin: each outcome follows the
     engagement's structure (verification, window), and an unsigned agreement has a link
     out to the customer."""
-    from cascades.services import engagement_outcomes_refresh
-
     engagement_outcomes_refresh(engagement=agreement.engagement)
     has_link = agreement.requests.filter(
         outcome__isnull=True, used_at__isnull=True, revoked_at__isnull=True
@@ -367,8 +438,6 @@ def attestation_decide(*, attestation, verdict, on: datetime.date, reason="", by
         decision=decision.pk, outcome=outcome.pk, decided_on=on, **changed,
     )  # fmt: skip
     if fires:
-        from cascades.tasks import evaluation_enqueue
-
         evaluation_enqueue(
             as_of=max(on, timezone.localdate()),
             engagement_ids=[attestation.agreement.engagement_id],

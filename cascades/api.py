@@ -14,9 +14,9 @@ from rest_framework.response import Response
 from attestations.models import Outcome
 from cascades.ingest import signals_ingest
 from cascades.models import Engagement, EvaluationRun
+from cascades.queue import evaluation_enqueue
 from cascades.selectors import engagement_cascade
 from cascades.services import customer_upsert, engagement_create, structure_publish
-from cascades.tasks import evaluation_enqueue
 from portal.api import OpsAPIView
 from portal.limits import DateField, number_field
 from portal.models import Partner
@@ -34,7 +34,7 @@ def day(value):
 class StructureView(OpsAPIView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
-        row = structure_publish(document=request.data)
+        row = structure_publish(document=request.data, by=request.auth)
         return Response(
             {"tier": row.tier, "version": row.version, "name": row.name, "document": row.document},
             status=status.HTTP_201_CREATED,

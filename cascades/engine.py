@@ -468,15 +468,35 @@ def _missed_reason(step, facts, timeline, closes):
     return Reason(WINDOW_CLOSED, {"closes": iso(closes)})
 
 
+class Evaluation(NamedTuple):
+    """What the evaluation of one engagement records: its steps' states, the ACV of each
+    contract year as known then, and the next date its state could change without new
+    data (None: never)."""
+
+    states: list
+    acv: dict
+    next_change_on: datetime.date | None
+
+
+def evaluate_engagement(facts: EngagementFacts, as_of: datetime.date) -> Evaluation:
+    """`evaluate`, `acv_by_year` and `next_change_on` at once, reading the signals once."""
+    timeline = _Timeline(facts.signals, as_of)
+    return Evaluation(
+        states=evaluate(facts, as_of, timeline=timeline),
+        acv={year: timeline.acv(year, facts.year1_acv, as_of) for year in (1, 2, 3)},
+        next_change_on=next_change_on(facts, as_of),
+    )
+
+
 def evaluate(
-    facts: EngagementFacts, as_of: datetime.date, *, detail: bool = True
+    facts: EngagementFacts, as_of: datetime.date, *, detail: bool = True, timeline=None
 ) -> list[StepState]:
     """Every step's state as of `as_of`; a repeat expansion step yields one state per reward.
 
-    With `detail=False` (batch evaluation, which records only what fired) pending steps
-    carry neither their expected amount nor their at-risk reasons.
+    With `detail=False` pending steps carry neither their expected amount nor their
+    at-risk reasons. `timeline`: the signals as of `as_of`, if already read.
     """
-    timeline = _Timeline(facts.signals, as_of)
+    timeline = timeline or _Timeline(facts.signals, as_of)
     terminated = facts.partner_terminated_on
     stops = _Stops(timeline.churn, terminated if terminated and terminated <= as_of else None)
     stop_on = stops.on

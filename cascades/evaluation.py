@@ -19,6 +19,7 @@ import datetime
 import itertools
 import json
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,13 +29,14 @@ from django.db.models import Exists, F, Min, OuterRef, Q, TextField
 from django.db.models.functions import MD5, Cast
 from django.utils import timezone
 
-from attestations.models import Attestation, Decision, Outcome
 from cascades import engine
 from cascades.models import CascadeStep, Clawback, Engagement, EvaluationRun, Reward, Signal
 from cascades.step_events import step_events_record
 from cascades.steps import StepRow, cascade_steps, digest
 from cascades.structures import Structure
+from payouts.ledger import Posting, ledger_post_many
 from payouts.models import LedgerEntry
+from portal.bulk import copy_rows, temporary_table
 from portal.models import Partner, PartnerStatusChange
 
 # What a run has to write is kept until the end and written in one transaction, with a
@@ -153,11 +155,9 @@ def load_engagements(*, engagement_ids=None, scope=None):
     }
     signals = Signal.objects.order_by("customer_id", "occurred_at", "signal_id")
     rewards = Reward.objects.order_by("engagement__customer_id", "engagement_id", "id")
-    outcomes = Outcome.objects.order_by("agreement__engagement__customer_id")
     if not everything:
         signals = signals.filter(customer_id__in=customers)
         rewards = rewards.filter(engagement__in=scope)
-        outcomes = outcomes.filter(agreement__engagement__in=scope)
     signal_rows = _Stream(
         signals.values_list(
             "customer_id", "signal_id", "type", "occurred_at", "value", "amount", "contract_year"
@@ -169,26 +169,7 @@ def load_engagements(*, engagement_ids=None, scope=None):
         if everything
         else Clawback.objects.filter(reward__engagement__in=scope)
     )
-    outcome_rows = _Stream(
-        outcomes.annotate(
-            attested=Exists(Attestation.objects.filter(outcome=OuterRef("pk"))),
-            rejected=Exists(
-                Decision.objects.filter(
-                    attestation__outcome=OuterRef("pk"), verdict=Decision.Verdict.REJECTED
-                )
-            ),
-        )
-        .values_list(
-            "agreement__engagement__customer_id",
-            "agreement__engagement_id",
-            "key",
-            "due_months",
-            "accepted_on",
-            "attested",
-            "rejected",
-        )
-        .iterator(chunk_size=STREAM_CHUNK)
-    )
+    outcome_rows = _Stream(_outcome_source(None if everything else scope))
     terminated = _terminations()
 
     for customer_id, rows in _group(engagement_rows):
@@ -239,6 +220,23 @@ def load_engagements(*, engagement_ids=None, scope=None):
                 evaluated_as_of=evaluated_as_of,
                 steps_digest=steps_digest,
             )
+
+
+def _no_outcomes(scope):
+    return iter(())
+
+
+# The agreed outcomes come from the attestations app, a layer above this one: it registers
+# how to read them once it is ready (attestations.changes). Without it, none are agreed.
+_outcome_source = _no_outcomes
+
+
+def outcome_source_register(source):
+    """`source(scope)`: an iterator over (customer id, engagement id, key, due months,
+    accepted on, attested, rejected) of each agreed outcome of the engagements of `scope`
+    (a queryset; None for all), in customer id order."""
+    global _outcome_source
+    _outcome_source = source
 
 
 def _primed(rows):
@@ -365,7 +363,8 @@ class _Batch:
 def _plan(data: EngagementData, as_of, batch: _Batch):
     """Add to `batch` the rewards and clawbacks `data` is due, and its step rows."""
     facts = data.facts
-    states = engine.evaluate(facts, as_of)
+    found = engine.evaluate_engagement(facts, as_of)
+    states = found.states
     have = {(r.step_key, r.event_key) for r in data.rewards}
     fired = [s for s in states if s.status == engine.EARNED and (s.key, s.event_key) not in have]
     if fired:
@@ -396,9 +395,9 @@ def _plan(data: EngagementData, as_of, batch: _Batch):
             id=data.id,
             partner_id=data.partner_id,
             inputs_version=data.inputs_version,
-            next_change_on=engine.next_change_on(facts, as_of),
+            next_change_on=found.next_change_on,
             steps_digest=steps_digest,
-            acv=engine.acv_by_year(facts, as_of),
+            acv=found.acv,
             rows=rows if changed else None,
         )
     )
@@ -449,7 +448,7 @@ def _write(batch: _Batch, as_of, summary: EvaluationSummary):
         # Sorted inserts: concurrent evaluators take row locks in one order, never deadlock.
         batch.rewards.sort(key=lambda r: (r[0], r[1], r[3]))
         if connection.vendor == "postgresql":
-            summary.rewards_created += _insert_rewards_postgresql(batch.rewards)
+            summary.rewards_created += _insert_rewards_postgresql(batch)
         else:
             summary.rewards_created += _insert_rewards(batch)
     if batch.clawback_candidates:
@@ -473,50 +472,47 @@ def _insert_rewards(batch: _Batch):
         .filter(~Exists(LedgerEntry.objects.filter(reward=OuterRef("pk"), kind="cascade_reward")))
         .order_by("id")
     )
-    LedgerEntry.objects.bulk_create(
-        [
-            LedgerEntry(
-                partner_id=batch.partners[reward.engagement_id],
-                engagement_id=reward.engagement_id,
-                reward_id=reward.id,
-                kind=LedgerEntry.Kind.CASCADE_REWARD,
-                amount=reward.amount,
-                currency=reward.currency,
-                effective_date=reward.trigger_date,
-            )
-            for reward in unposted
-        ],
-        ignore_conflicts=True,
-    )
-    return len(unposted)
+    return ledger_post_many(
+        _reward_postings(batch, [(r.id, r.engagement_id, r.trigger_date, r.amount, r.currency)
+                                 for r in unposted])
+    )  # fmt: skip
 
 
-def _insert_rewards_postgresql(rows):
-    """PostgreSQL: one statement inserts the rewards no other evaluator has and posts each
-    to the ledger; a reward another evaluator holds is skipped (ON CONFLICT DO NOTHING)."""
-    reward, entry = Reward._meta.db_table, LedgerEntry._meta.db_table
-    engagement = Engagement._meta.db_table
-    columns = list(zip(*rows, strict=True))
-    sql = f"""
-        WITH new AS (
-            INSERT INTO {reward} ({", ".join(REWARD_COLUMNS)}, created_at)
-            SELECT *, now() FROM unnest(
-                %s::bigint[], %s::varchar[], %s::varchar[], %s::varchar[], %s::date[],
-                %s::numeric[], %s::varchar[])
-            ON CONFLICT (engagement_id, step_key, event_key) DO NOTHING
-            RETURNING id, engagement_id, trigger_date, amount, currency
+def _reward_postings(batch: _Batch, rewards):
+    """The ledger entries of new `rewards`: (id, engagement id, trigger date, amount,
+    currency)."""
+    for reward_id, engagement_id, trigger_date, amount, currency in rewards:
+        yield Posting(
+            partner_id=batch.partners[engagement_id],
+            engagement_id=engagement_id,
+            reward_id=reward_id,
+            clawback_id=None,
+            kind=LedgerEntry.Kind.CASCADE_REWARD,
+            amount=amount,
+            currency=currency,
+            effective_date=trigger_date,
         )
-        INSERT INTO {entry} (partner_id, engagement_id, reward_id, kind, amount, currency,
-                             effective_date, reason, created_at)
-        SELECT e.partner_id, new.engagement_id, new.id, %s, new.amount, new.currency,
-               new.trigger_date, '', now()
-        FROM new JOIN {engagement} e ON e.id = new.engagement_id
-    """  # nosec B608: the names are the models' tables and columns; values are parameters
+
+
+def _insert_rewards_postgresql(batch: _Batch):
+    """PostgreSQL: one statement inserts the rewards no other evaluator has (a reward another
+    evaluator holds is skipped: ON CONFLICT DO NOTHING), and the ledger posts those."""
+    new_rewards = temporary_table(
+        "evaluation_new_reward",
+        "engagement_id bigint, step_key varchar, step_kind varchar, event_key varchar, "
+        "trigger_date date, amount numeric, currency varchar",
+        batch.rewards,
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            sql, [list(column) for column in columns] + [LedgerEntry.Kind.CASCADE_REWARD]
+            f"""
+            INSERT INTO {Reward._meta.db_table} ({", ".join(REWARD_COLUMNS)}, created_at)
+            SELECT *, now() FROM {new_rewards} ORDER BY engagement_id, step_key, event_key
+            ON CONFLICT (engagement_id, step_key, event_key) DO NOTHING
+            RETURNING id, engagement_id, trigger_date, amount, currency
+            """  # nosec B608: the names are the model's table and columns and ours
         )
-        return cursor.rowcount
+        return ledger_post_many(_reward_postings(batch, cursor.fetchall()))
 
 
 def _write_clawbacks(batch: _Batch, as_of):
@@ -557,25 +553,22 @@ def _write_clawbacks(batch: _Batch, as_of):
         .select_related("reward")
         .order_by("id")
     )
-    LedgerEntry.objects.bulk_create(
-        [
-            LedgerEntry(
-                partner_id=candidates[c.reward.engagement_id].partner_id,
-                engagement_id=c.reward.engagement_id,
-                reward_id=c.reward_id,
-                clawback_id=c.id,
-                kind=LedgerEntry.Kind.CLAWBACK,
-                amount=-c.amount,
-                currency=c.reward.currency,
-                # A reversal cancels the reward in its own period; a clawback lands on the churn.
-                effective_date=(
-                    c.reward.trigger_date if c.kind == Clawback.Kind.REVERSAL else c.cause_date
-                ),
-                reason=_clawback_reason(c),
-            )
-            for c in unposted
-        ],
-        ignore_conflicts=True,
+    ledger_post_many(
+        Posting(
+            partner_id=candidates[c.reward.engagement_id].partner_id,
+            engagement_id=c.reward.engagement_id,
+            reward_id=c.reward_id,
+            clawback_id=c.id,
+            kind=LedgerEntry.Kind.CLAWBACK,
+            amount=-c.amount,
+            currency=c.reward.currency,
+            # A reversal cancels the reward in its own period; a clawback lands on the churn.
+            effective_date=(
+                c.reward.trigger_date if c.kind == Clawback.Kind.REVERSAL else c.cause_date
+            ),
+            reason=_clawback_reason(c),
+        )
+        for c in unposted
     )
     return len(unposted)
 
@@ -628,31 +621,36 @@ def _record_evaluated(evaluated, as_of):
     evaluated = sorted(evaluated, key=lambda e: e.id)  # row locks in one order: no deadlock
     ids = [e.id for e in evaluated]
     if connection.vendor == "postgresql":
+        table = Engagement._meta.db_table
+        evaluated_ids = temporary_table("evaluation_engagement", "id bigint", ((i,) for i in ids))
         with connection.cursor() as cursor:
             # Once locked, each row as the last evaluator to write it left it.
             cursor.execute(
-                f"SELECT id, steps_digest FROM {Engagement._meta.db_table} WHERE id = ANY(%s) "
-                "ORDER BY id FOR NO KEY UPDATE",  # nosec B608: the model's table
-                [ids],
+                f"SELECT id, steps_digest FROM {table} WHERE id IN "
+                f"(SELECT id FROM {evaluated_ids}) ORDER BY id FOR NO KEY UPDATE"  # nosec B608
             )
             recorded = dict(cursor.fetchall())
-            kept = [_kept(e, recorded[e.id]) for e in evaluated]
+            found = temporary_table(
+                "evaluation_found",
+                "id bigint, version bigint, next date, digest varchar, acv2 numeric, acv3 numeric",
+                (
+                    (e.id, version, e.next_change_on, digest_, e.acv[2], e.acv[3])
+                    for e in evaluated
+                    for version, digest_ in [_kept(e, recorded[e.id])]
+                ),
+            )
             cursor.execute(
                 f"""
-                UPDATE {Engagement._meta.db_table} e
+                UPDATE {table} e
                 SET evaluated_version = v.version, evaluated_as_of = %s,
                     next_change_on = v.next, steps_digest = v.digest, year2_acv = v.acv2,
                     year3_acv = v.acv3
-                FROM unnest(%s::bigint[], %s::bigint[], %s::date[], %s::varchar[],
-                            %s::numeric[], %s::numeric[]) AS v(id, version, next, digest,
-                                                                acv2, acv3)
+                FROM {found} v
                 WHERE e.id = v.id AND (e.evaluated_as_of IS NULL OR e.evaluated_as_of <= %s)
                 RETURNING e.id
-                """,  # nosec B608: the table is the model's; values are parameters
-                [as_of, ids, [version for version, _ in kept],
-                 [e.next_change_on for e in evaluated], [digest for _, digest in kept],
-                 [e.acv[2] for e in evaluated], [e.acv[3] for e in evaluated], as_of],
-            )  # fmt: skip
+                """,  # nosec B608: the tables are the model's and ours; values are parameters
+                [as_of, as_of],
+            )
             return {row[0]: recorded[row[0]] for row in cursor.fetchall()}
     owned = dict(
         Engagement.objects.filter(id__in=ids)
@@ -684,7 +682,7 @@ def _record_evaluated(evaluated, as_of):
 
 
 def _kept(evaluated, recorded_digest):
-    """(the version and the digest to record) for an engagement whose recorded digest is
+    """(the version, the digest) to record for an engagement whose recorded digest is
     `recorded_digest` now."""
     if evaluated.rows is None and recorded_digest != evaluated.steps_digest:
         return -1, recorded_digest  # its rows changed under this evaluation: again next time
@@ -716,13 +714,11 @@ def _insert_steps(insert, as_of):
         for e, row in insert
     ]  # fmt: skip
     if connection.vendor == "postgresql":
-        columns = ", ".join(STEP_COLUMNS)
-        with connection.cursor() as cursor:
-            copy_sql = f"COPY {CascadeStep._meta.db_table} ({columns}) FROM STDIN"
-            with cursor.cursor.copy(copy_sql) as copy:  # nosec B608: the model's table
-                for row in values:
-                    copy.write_row([*row[:-2], json.dumps(row[-2]), json.dumps(row[-1])])
-        return len(values)
+        return copy_rows(
+            CascadeStep._meta.db_table,
+            STEP_COLUMNS,
+            (row[:-2] + (json.dumps(row[-2]), json.dumps(row[-1])) for row in values),
+        )
     CascadeStep.objects.bulk_create(
         [CascadeStep(**dict(zip(STEP_COLUMNS, row, strict=True))) for row in values],
         batch_size=1000,
@@ -751,6 +747,11 @@ def engagements_evaluate(
     that may have changed (`evaluation_scope`), and persist what fired and their steps."""
     summary = EvaluationSummary()
     scope = evaluation_scope(as_of=as_of, engagement_ids=engagement_ids, full=full)
+    if not full and engagement_ids is None:
+        # Which ones, once (by the indexes on what changed and on next_change_on): the
+        # queries that load them then look up ids.
+        engagement_ids = list(scope.values_list("id", flat=True))
+        scope = evaluation_scope(as_of=as_of, engagement_ids=engagement_ids)
     total = 0
     if run is not None or progress is not None:
         total = scope.count()
@@ -778,10 +779,16 @@ def engagements_evaluate(
     return summary
 
 
-# PostgreSQL advisory locks (the first key) held by the session of the worker running an
-# evaluation (the second key, the run's id): a run marked running whose lock nobody holds
-# lost its worker, whichever host it ran on.
+# PostgreSQL advisory locks held by the session of the worker running an evaluation, keyed
+# by the database (advisory locks are shared by every database of a server) and the run's
+# id: a run marked running whose lock nobody holds lost its worker, whichever host it ran on.
 RUN_LOCK_SPACE = 0x43415343  # "CASC"
+
+
+def run_lock_space() -> int:
+    """The first key of this database's run locks (a signed 32-bit integer)."""
+    name = str(connection.settings_dict["NAME"]).encode()
+    return (zlib.crc32(name) ^ RUN_LOCK_SPACE) - (1 << 31)
 
 
 def _run_lock(run_id, *, take: bool) -> bool:
@@ -791,7 +798,7 @@ def _run_lock(run_id, *, take: bool) -> bool:
         return True
     sql = "SELECT pg_try_advisory_lock(%s, %s)" if take else "SELECT pg_advisory_unlock(%s, %s)"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [RUN_LOCK_SPACE, run_id])
+        cursor.execute(sql, [run_lock_space(), run_id])
         return cursor.fetchone()[0]
 
 

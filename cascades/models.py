@@ -107,11 +107,13 @@ class Engagement(models.Model):
     # adds one to inputs_version in its transaction; an evaluation records the version it
     # read, the as-of date of its step rows and the next date their state could change
     # without new data (cascades.dirty).
-    inputs_version = models.BigIntegerField(default=0, editable=False)
+    inputs_version = models.BigIntegerField(default=0, db_default=0, editable=False)
     evaluated_version = models.BigIntegerField(null=True, blank=True, editable=False)
     evaluated_as_of = models.DateField(null=True, blank=True, editable=False)
     next_change_on = models.DateField(null=True, blank=True, editable=False)
-    steps_digest = models.CharField(max_length=32, blank=True, editable=False)
+    steps_digest = models.CharField(
+        max_length=32, blank=True, default="", db_default="", editable=False
+    )
     year2_acv = MoneyField(null=True, blank=True, editable=False, verbose_name="Year-2 ACV")
     year3_acv = MoneyField(null=True, blank=True, editable=False, verbose_name="Year-3 ACV")
 
@@ -125,7 +127,18 @@ class Engagement(models.Model):
             ),
             models.CheckConstraint(condition=Q(tier__in=Tier.values), name="engagement_tier_valid"),
         ]
-        indexes = [models.Index(fields=["partner", "-signed_at"], name="engagement_by_partner")]
+        indexes = [
+            models.Index(fields=["partner", "-signed_at"], name="engagement_by_partner"),
+            # What an evaluation looks at (cascades.evaluation.evaluation_scope): those whose
+            # inputs changed or were never evaluated, and those whose date has come.
+            models.Index(
+                fields=["id"],
+                condition=Q(evaluated_version__isnull=True)
+                | Q(inputs_version__gt=models.F("evaluated_version")),
+                name="engagement_changed",
+            ),
+            models.Index(fields=["next_change_on"], name="engagement_next_change"),
+        ]
 
     def __str__(self):
         return f"{self.external_id} · {self.customer}"

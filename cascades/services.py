@@ -3,14 +3,11 @@
 import datetime
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from attestations.models import Outcome, OutcomeAgreement
-from attestations.services import signing_request_issue
-from cascades import engine
+from cascades import engine, hooks
 from cascades.models import CascadeStructure, Customer, Engagement
 from cascades.structures import Structure, validate_document
 from payouts.ledger import ledger_post_adjustment, ledger_post_standard_commission
@@ -52,42 +49,6 @@ def customer_upsert(*, external_id, name, contact_email):
         external_id=external_id, defaults={"name": name, "contact_email": contact_email}
     )
     return customer
-
-
-def _outcome_reward(structure: Structure, outcome_key, year1_acv, currency):
-    """The largest reward an outcome could earn: what decides independent verification."""
-    amounts = [
-        engine.expected_amount(step, year1_acv, currency)
-        for step in structure.steps
-        if step.kind == "outcome" and step.outcome_key in (None, outcome_key)
-    ]
-    amounts = [a for a in amounts if a is not None]
-    return max(amounts) if amounts else Decimal(0)
-
-
-def _outcome_terms(structure: Structure, engagement, outcome_key, due_months):
-    """What the engagement's structure says of one agreed outcome: whether it needs
-    independent verification (its reward would reach the threshold, SPEC §4) and the last
-    day its acceptance fires the outcome step."""
-    reward = _outcome_reward(structure, outcome_key, engagement.year1_acv, engagement.currency)
-    return {
-        "verification_required": reward >= Decimal(settings.OUTCOME_VERIFICATION_THRESHOLD),
-        "window_closes_on": engine.outcome_window_closes(
-            structure, engagement.signed_at, outcome_key, due_months
-        ),
-    }
-
-
-def engagement_outcomes_refresh(*, engagement):
-    """Bring each outcome not accepted yet in line with the engagement's structure (after
-    staff edit the agreement or give the engagement its own structure)."""
-    structure = Structure.from_document(engagement.snapshot)
-    for outcome in Outcome.objects.filter(
-        agreement__engagement=engagement, accepted_on__isnull=True
-    ):
-        terms = _outcome_terms(structure, engagement, outcome.key, outcome.due_months)
-        if any(getattr(outcome, name) != value for name, value in terms.items()):
-            Outcome.objects.filter(pk=outcome.pk).update(**terms)
 
 
 @transaction.atomic
@@ -155,23 +116,10 @@ def engagement_create(
         amount=engine.standard_commission(structure, year1_acv, currency),
         by=by,
     )
-    if outcomes:
-        agreement = OutcomeAgreement.objects.create(engagement=engagement)
-        Outcome.objects.bulk_create(
-            Outcome(
-                agreement=agreement,
-                key=o["key"],
-                title=o["title"],
-                methodology=o.get("methodology", ""),
-                target=o["target"],
-                unit=o["unit"],
-                due_months=o["due_months"],
-                **_outcome_terms(structure, engagement, o["key"], o["due_months"]),
-            )
-            for o in outcomes
-        )
-        # The customer signs the agreement from an emailed link (SPEC §4).
-        signing_request_issue(agreement=agreement, by=by)
+    # The outcome agreement, if outcomes were agreed (attestations.receivers).
+    hooks.engagement_created.send(
+        sender=Engagement, engagement=engagement, outcomes=list(outcomes), by=by
+    )
     return engagement
 
 
@@ -205,7 +153,7 @@ def engagement_structure_customize(*, engagement, document, by=None):
     engagement.structure = row
     engagement.snapshot = new.snapshot()
     engagement.save(update_fields=["structure", "snapshot"])
-    engagement_outcomes_refresh(engagement=engagement)
+    hooks.engagement_structure_changed.send(sender=Engagement, engagement=engagement, by=by)
     difference = engine.standard_commission(
         new, engagement.year1_acv, engagement.currency
     ) - engine.standard_commission(old, engagement.year1_acv, engagement.currency)

@@ -1,13 +1,10 @@
 """django-q2 tasks: they take primary keys and dates, and are safe to run twice."""
 
-import datetime
-
-from django.db import transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from cascades.evaluation import evaluation_run_perform, evaluation_runs_sweep
 from cascades.models import EvaluationRun
+from cascades.queue import evaluation_enqueue
 
 
 def evaluation_run_execute(run_id, engagement_ids=None):
@@ -19,23 +16,7 @@ def evaluation_run_execute(run_id, engagement_ids=None):
         evaluation_run_perform(run, engagement_ids=engagement_ids)
 
 
-def evaluation_enqueue(*, as_of: datetime.date, engagement_ids=None, requested_by=""):
-    """Record an evaluation run and queue it once the current transaction commits."""
-    if engagement_ids is None:
-        scope = "all engagements"
-    else:
-        count = len(engagement_ids)
-        scope = f"{count} engagement{'' if count == 1 else 's'}"
-    run = EvaluationRun.objects.create(as_of=as_of, scope=scope, requested_by=requested_by)
-    ids = list(engagement_ids) if engagement_ids is not None else None
-    transaction.on_commit(
-        lambda: async_task(
-            "cascades.tasks.evaluation_run_execute", run.pk, ids, task_name=f"evaluation-{run.pk}"
-        )
-    )
-    return run
-
-
 def evaluate_all_daily():
-    """The daily schedule: every engagement, as of today."""
+    """The daily schedule, as of today: every engagement whose inputs changed or whose
+    state may have changed since its last evaluation (cascades.evaluation)."""
     evaluation_enqueue(as_of=timezone.localdate(), requested_by="daily schedule")

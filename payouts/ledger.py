@@ -1,10 +1,14 @@
 """Posting to the append-only ledger (SPEC §6). Every money movement goes through here, and
 each posting records its event (portal.events) in the same transaction."""
 
-from django.db import transaction
+from typing import NamedTuple
+
+from django.db import connection, transaction
+from django.utils import timezone
 
 from payouts.models import LedgerEntry
 from portal import events
+from portal.bulk import copy_rows
 
 
 @transaction.atomic
@@ -59,3 +63,68 @@ def ledger_entry_facts(entry) -> dict:
         "effective_date": entry.effective_date,
         "engagement": entry.engagement_id,
     }
+
+
+class Posting(NamedTuple):
+    """One entry of a set-based posting: a cascade reward or the clawback of one."""
+
+    partner_id: int
+    engagement_id: int
+    reward_id: int
+    clawback_id: int | None
+    kind: str
+    amount: object  # Decimal: negative for a clawback
+    currency: str
+    effective_date: object  # datetime.date
+    reason: str = ""
+
+
+POSTING_COLUMNS = (*Posting._fields, "created_at")
+
+
+def ledger_post_many(postings) -> int:
+    """Post the evaluation's rewards and clawbacks (SPEC §2, §5) in the caller's transaction,
+    all at once (COPY on PostgreSQL); their events are the step events the evaluation
+    writes beside them (cascades.step_events). Returns how many."""
+    now = timezone.now()
+    rows = [(*posting, now) for posting in postings]
+    if not rows:
+        return 0
+    if connection.vendor == "postgresql":
+        return copy_rows(LedgerEntry._meta.db_table, POSTING_COLUMNS, rows)
+    LedgerEntry.objects.bulk_create(
+        [LedgerEntry(**dict(zip(POSTING_COLUMNS, row, strict=True))) for row in rows],
+        batch_size=1000,
+    )
+    return len(rows)
+
+
+@transaction.atomic
+def ledger_post_payouts(*, statements, period, reference, paid_on, by):
+    """The payout of each statement of a run marked paid: one entry each, paying its
+    payable on `paid_on`, with an event each."""
+    payouts = LedgerEntry.objects.bulk_create(
+        LedgerEntry(
+            partner_id=statement.partner_id,
+            kind=LedgerEntry.Kind.PAYOUT,
+            amount=-statement.payable,
+            currency=statement.currency,
+            effective_date=paid_on,
+            paid_statement=statement,
+            reason=f"Payout {period} ({reference})",
+            created_by=by,
+        )
+        for statement in statements
+    )
+    entry_type = events.content_type_id(LedgerEntry)
+    events.events_record(
+        events.EventDraft(
+            action=events.LEDGER_PAYOUT_POSTED,
+            subject_type_id=entry_type,
+            subject_id=entry.pk,
+            partner_id=entry.partner_id,
+            data={**ledger_entry_facts(entry), "statement": entry.paid_statement_id},
+            **events.actor_draft_fields(by),
+        )
+        for entry in payouts
+    )

@@ -10,7 +10,6 @@ from django.db import models
 from django.db.models import F, Q, Value
 from django.utils import timezone
 
-from cascades.models import Clawback, Engagement, Reward
 from portal.append_only import AppendOnlyModel
 from portal.formatting import money
 from portal.models import Partner
@@ -32,13 +31,25 @@ class LedgerEntry(AppendOnlyModel):
 
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="ledger_entries")
     engagement = models.ForeignKey(
-        Engagement, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries"
+        "cascades.Engagement",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
     )
     reward = models.ForeignKey(
-        Reward, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries"
+        "cascades.Reward",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
     )
     clawback = models.OneToOneField(
-        Clawback, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entry"
+        "cascades.Clawback",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_entry",
     )
     paid_statement = models.OneToOneField(
         "payouts.Statement",

@@ -21,7 +21,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from cascades.models import CascadeStructure, Reward
-from payouts.ledger import ledger_entry_facts
+from payouts.ledger import ledger_post_payouts
 from payouts.models import (
     LedgerEntry,
     PayoutRun,
@@ -30,6 +30,7 @@ from payouts.models import (
     StatementLine,
     StatementPeriod,
 )
+from payouts.pdf import statement_pdf_bytes
 from portal import events
 from portal.models import Partner, User
 
@@ -368,38 +369,13 @@ def payout_run_mark_paid(*, run, by, reference: str, paid_on: datetime.date):
           payouts=len(statements), paid=dict(paid))  # fmt: skip
     run.paid_by, run.paid_at, run.payment_reference = by, timezone.now(), reference
     run.save(update_fields=["status", "paid_by", "paid_at", "payment_reference"])
-    payouts = LedgerEntry.objects.bulk_create(
-        LedgerEntry(
-            partner_id=statement.partner_id,
-            kind=LedgerEntry.Kind.PAYOUT,
-            amount=-statement.payable,
-            currency=statement.currency,
-            effective_date=paid_on,
-            paid_statement=statement,
-            reason=f"Payout {run.period} ({reference})",
-            created_by=by,
-        )
-        for statement in statements
-    )
-    entry_type = events.content_type_id(LedgerEntry)
-    events.events_record(
-        events.EventDraft(
-            action=events.LEDGER_PAYOUT_POSTED,
-            subject_type_id=entry_type,
-            subject_id=entry.pk,
-            partner_id=entry.partner_id,
-            data={**ledger_entry_facts(entry), "statement": entry.paid_statement_id},
-            **events.actor_draft_fields(by),
-        )
-        for entry in payouts
-    )
+    ledger_post_payouts(statements=statements, period=run.period, reference=reference,
+                        paid_on=paid_on, by=by)  # fmt: skip
     return run
 
 
 def statement_issue_pdf(statement_id):
     """Render a statement's PDF once and keep it with its SHA-256; never again after."""
-    from payouts.pdf import statement_pdf_bytes
-
     with transaction.atomic():
         statement = (
             Statement.objects.select_for_update()

@@ -6,7 +6,7 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from cascades.evaluation import RUN_LOCK_SPACE, evaluation_run_perform, evaluation_runs_sweep
+from cascades.evaluation import evaluation_run_perform, evaluation_runs_sweep, run_lock_space
 from cascades.models import EvaluationRun
 
 pytestmark = [
@@ -27,7 +27,7 @@ class Worker:
     def _work(self, run_id):
         try:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_lock(%s, %s)", [RUN_LOCK_SPACE, run_id])
+                cursor.execute("SELECT pg_advisory_lock(%s, %s)", [run_lock_space(), run_id])
             self.holding.set()
             self.stop.wait(timeout=30)
         finally:

@@ -12,13 +12,8 @@ from weasyprint import HTML
 
 from cascades.models import Clawback, Reward
 from payouts.models import LedgerEntry, PayoutRun, Statement, StatementLine, StatementPeriod
-from payouts.pdf import (
-    STATIC_BASE_URL,
-    StaticOnlyURLFetcher,
-    statement_context,
-    statement_pdf_bytes,
-    static_only_url_fetcher,
-)
+from payouts.pdf import statement_context, statement_pdf_bytes
+from portal.pdf import STATIC_BASE_URL, StaticOnlyURLFetcher, static_only_url_fetcher
 from tests.cascades.factories import CustomerFactory, EngagementFactory
 from tests.portal.factories import PartnerFactory
 
@@ -303,7 +298,7 @@ def test_a_remote_image_is_never_fetched(monkeypatch, caplog):
 
 
 def test_a_resource_the_statement_cannot_load_stops_the_rendering(statement, monkeypatch):
-    monkeypatch.setattr("payouts.pdf.finders.find", lambda path: None)
+    monkeypatch.setattr("portal.pdf.finders.find", lambda path: None)
     with pytest.raises(RuntimeError, match="statement_pdf.css"):
         statement_pdf_bytes(statement)
 

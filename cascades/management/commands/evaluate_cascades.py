@@ -8,7 +8,10 @@ from portal.dates import iso_date
 
 
 class Command(BaseCommand):
-    help = "Evaluate every engagement's cascade as of a date and record what fired."
+    help = (
+        "Evaluate the cascades that may have changed (every one with --full) as of a date, "
+        "and record what fired and the state of every step."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -17,8 +20,13 @@ class Command(BaseCommand):
             default=None,
             help="Evaluate as of this date, YYYY-MM-DD (default: today).",
         )
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="Evaluate every engagement, not only those that may have changed.",
+        )
 
-    def handle(self, *args, as_of=None, **options):
+    def handle(self, *args, as_of=None, full=False, **options):
         as_of = as_of or timezone.localdate()
         stale = evaluation_runs_sweep()
         if stale:
@@ -36,7 +44,7 @@ class Command(BaseCommand):
                 )
                 self.stdout.flush()
 
-        summary = evaluation_run_perform(run, progress=progress)
+        summary = evaluation_run_perform(run, full=full, progress=progress)
         if tty:
             self.stdout.write("")
         self.stdout.write(
