@@ -627,7 +627,7 @@ def _record_evaluated(evaluated, as_of):
             # Once locked, each row as the last evaluator to write it left it.
             cursor.execute(
                 f"SELECT id, steps_digest FROM {table} WHERE id IN "
-                f"(SELECT id FROM {evaluated_ids}) ORDER BY id FOR NO KEY UPDATE"  # nosec B608
+                f"(SELECT id FROM {evaluated_ids}) ORDER BY id FOR NO KEY UPDATE"  # nosec B608: ours
             )
             recorded = dict(cursor.fetchall())
             found = temporary_table(

@@ -29,9 +29,8 @@ def temporary_table(name: str, definition: str, rows) -> str:
     quoted = connection.ops.quote_name(name)
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {quoted}")  # nosec B608: a quoted identifier
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {quoted} ({definition}) ON COMMIT DROP"  # nosec B608
-        )
+        create = f"CREATE TEMPORARY TABLE {quoted} ({definition}) ON COMMIT DROP"  # nosec B608: ours
+        cursor.execute(create)
     columns = [column.split()[0] for column in definition.split(",")]
     copy_rows(name, columns, rows)
     return quoted

@@ -26,8 +26,8 @@ from portal.models import Event, OpsToken, User
 PARTNER_CREATED = "partner.created"
 PARTNER_TIER_CHANGED = "partner.tier_changed"
 PARTNER_STATUS_CHANGED = "partner.status_changed"
-OPS_TOKEN_ISSUED = "ops_token.issued"
-OPS_TOKEN_REVOKED = "ops_token.revoked"
+OPS_TOKEN_ISSUED = "ops_token.issued"  # nosec B105: an event's name, not a secret
+OPS_TOKEN_REVOKED = "ops_token.revoked"  # nosec B105: an event's name, not a secret
 STRUCTURE_PUBLISHED = "structure.published"
 ENGAGEMENT_CREATED = "engagement.created"
 ENGAGEMENT_STRUCTURE_CUSTOMIZED = "engagement.structure_customized"
@@ -68,7 +68,7 @@ EVALUATION = "evaluation"
 PAYOUT_JOB = "payout job"
 ATTESTATION_JOB = "attestation job"
 CUSTOMER_FORM = "customer form"
-OPS_TOKEN_COMMAND = "issue_ops_token"
+OPS_TOKEN_COMMAND = "issue_ops_token"  # nosec B105: an event's name, not a secret
 DEMO = "demo"
 
 BATCH_SIZE = 5000
