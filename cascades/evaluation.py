@@ -355,6 +355,7 @@ class _Batch:
 
     partners: dict = field(default_factory=dict)  # engagement id → partner id
     rewards: list = field(default_factory=list)
+    reasons: dict = field(default_factory=dict)  # (engagement, step, event key) → Reason
     clawback_candidates: list = field(default_factory=list)  # EngagementData
     evaluated: list = field(default_factory=list)  # _Evaluated
     changed: int = 0  # how many of `evaluated` have rows to write
@@ -373,6 +374,7 @@ def _plan(data: EngagementData, as_of, batch: _Batch):
             (data.id, s.key, s.kind, s.event_key, s.trigger_date, s.amount, data.currency)
             for s in fired
         )
+        batch.reasons.update(((data.id, s.key, s.event_key), s.reason) for s in fired)
     # The rewards as they will be once this batch is written: the new ones (ids to come)
     # and what will be taken back.
     rewards = list(data.rewards) + [
@@ -438,6 +440,7 @@ def _flush(batch: _Batch, as_of, summary: EvaluationSummary):
             _write(batch, as_of, summary)
     batch.partners.clear()
     batch.rewards.clear()
+    batch.reasons.clear()
     batch.clawback_candidates.clear()
     batch.evaluated.clear()
     batch.changed = 0
@@ -473,15 +476,16 @@ def _insert_rewards(batch: _Batch):
         .order_by("id")
     )
     return ledger_post_many(
-        _reward_postings(batch, [(r.id, r.engagement_id, r.trigger_date, r.amount, r.currency)
-                                 for r in unposted])
+        _reward_postings(batch, [(r.id, r.engagement_id, r.step_key, r.event_key,
+                                  r.trigger_date, r.amount, r.currency) for r in unposted])
     )  # fmt: skip
 
 
 def _reward_postings(batch: _Batch, rewards):
-    """The ledger entries of new `rewards`: (id, engagement id, trigger date, amount,
-    currency)."""
-    for reward_id, engagement_id, trigger_date, amount, currency in rewards:
+    """The ledger entries of new `rewards`: (id, engagement id, step key, event key, trigger
+    date, amount, currency), each with why it fired."""
+    for reward_id, engagement_id, step_key, event_key, trigger_date, amount, currency in rewards:
+        reason = batch.reasons.get((engagement_id, step_key, event_key))
         yield Posting(
             partner_id=batch.partners[engagement_id],
             engagement_id=engagement_id,
@@ -491,6 +495,8 @@ def _reward_postings(batch: _Batch, rewards):
             amount=amount,
             currency=currency,
             effective_date=trigger_date,
+            reason_code=reason.code if reason else "",
+            facts=reason.facts if reason else {},
         )
 
 
@@ -509,7 +515,7 @@ def _insert_rewards_postgresql(batch: _Batch):
             INSERT INTO {Reward._meta.db_table} ({", ".join(REWARD_COLUMNS)}, created_at)
             SELECT *, now() FROM {new_rewards} ORDER BY engagement_id, step_key, event_key
             ON CONFLICT (engagement_id, step_key, event_key) DO NOTHING
-            RETURNING id, engagement_id, trigger_date, amount, currency
+            RETURNING id, engagement_id, step_key, event_key, trigger_date, amount, currency
             """  # nosec B608: the names are the model's table and columns and ours
         )
         return ledger_post_many(_reward_postings(batch, cursor.fetchall()))
@@ -550,7 +556,7 @@ def _write_clawbacks(batch: _Batch, as_of):
     Clawback.objects.bulk_create(new, ignore_conflicts=True)
     unposted = list(
         Clawback.objects.filter(reward__engagement_id__in=candidates, ledger_entry__isnull=True)
-        .select_related("reward")
+        .select_related("reward", "cause")
         .order_by("id")
     )
     ledger_post_many(
@@ -567,6 +573,7 @@ def _write_clawbacks(batch: _Batch, as_of):
                 c.reward.trigger_date if c.kind == Clawback.Kind.REVERSAL else c.cause_date
             ),
             reason=_clawback_reason(c),
+            **_why_taken_back(c),
         )
         for c in unposted
     )
@@ -724,6 +731,19 @@ def _insert_steps(insert, as_of):
         batch_size=1000,
     )
     return len(values)
+
+
+def _why_taken_back(clawback):
+    """The reason code and facts of a clawback's or reversal's entry (cascades.reasons)."""
+    code, facts = engine.taken_back_reason(
+        kind=clawback.kind,
+        fired_on=clawback.reward.trigger_date,
+        percent=clawback.percent,
+        amount=clawback.amount,
+        cause_type=clawback.cause.type if clawback.cause_id else None,
+        cause_date=clawback.cause_date,
+    )
+    return {"reason_code": code, "facts": facts}
 
 
 def _clawback_reason(clawback):

@@ -1,6 +1,7 @@
 """Posting to the append-only ledger (SPEC §6). Every money movement goes through here, and
 each posting records its event (portal.events) in the same transaction."""
 
+import json
 from typing import NamedTuple
 
 from django.db import connection, transaction
@@ -77,6 +78,8 @@ class Posting(NamedTuple):
     currency: str
     effective_date: object  # datetime.date
     reason: str = ""
+    reason_code: str = ""  # why, as the evaluation decided it (cascades.reasons)
+    facts: dict = {}
 
 
 POSTING_COLUMNS = (*Posting._fields, "created_at")
@@ -91,7 +94,12 @@ def ledger_post_many(postings) -> int:
     if not rows:
         return 0
     if connection.vendor == "postgresql":
-        return copy_rows(LedgerEntry._meta.db_table, POSTING_COLUMNS, rows)
+        facts = POSTING_COLUMNS.index("facts")
+        return copy_rows(
+            LedgerEntry._meta.db_table,
+            POSTING_COLUMNS,
+            (row[:facts] + (json.dumps(row[facts]),) + row[facts + 1 :] for row in rows),
+        )
     LedgerEntry.objects.bulk_create(
         [LedgerEntry(**dict(zip(POSTING_COLUMNS, row, strict=True))) for row in rows],
         batch_size=1000,

@@ -64,6 +64,13 @@ class LedgerEntry(AppendOnlyModel):
     currency = CurrencyField()
     effective_date = models.DateField()
     reason = models.CharField(max_length=500, blank=True)
+    # Why a cascade reward or clawback was posted, as the evaluation decided it (SPEC §7):
+    # its reason code and facts (cascades.reasons), frozen with the entry; statements
+    # render their sentence from them (cascades.explanations).
+    reason_code = models.CharField(max_length=32, blank=True, default="", db_default="")
+    facts = models.JSONField(
+        blank=True, default=dict, db_default=models.Value({}, output_field=models.JSONField())
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(
         "portal.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -18,6 +18,7 @@ from django.utils import dateformat, translation
 from weasyprint import HTML
 from weasyprint.urls import FatalURLFetchingError
 
+from cascades.explanations import explain
 from payouts.models import LedgerEntry
 from portal.models import Tier
 from portal.money import CURRENCY_MINOR_UNITS, round_money
@@ -72,6 +73,10 @@ def _detail_row(entry: LedgerEntry, currency: str) -> dict:
         "engagement": engagement.external_id if engagement else "",
         "type": entry.get_kind_display(),
         "milestone": milestone,
+        # Why, as frozen on the entry when it was posted (SPEC §7).
+        "explanation": (
+            explain(entry.reason_code, entry.facts, currency) if entry.reason_code else ""
+        ),
         "date": _date(entry.effective_date),
         "amount": _money(entry.amount, currency),
     }
