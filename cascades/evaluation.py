@@ -572,7 +572,6 @@ def _write_clawbacks(batch: _Batch, as_of):
             effective_date=(
                 c.reward.trigger_date if c.kind == Clawback.Kind.REVERSAL else c.cause_date
             ),
-            reason=_clawback_reason(c),
             **_why_taken_back(c),
         )
         for c in unposted
@@ -744,15 +743,6 @@ def _why_taken_back(clawback):
         cause_date=clawback.cause_date,
     )
     return {"reason_code": code, "facts": facts}
-
-
-def _clawback_reason(clawback):
-    if clawback.kind == Clawback.Kind.REVERSAL:
-        return f"Reversal of {clawback.reward.step_key}: churn dated {clawback.cause_date:%Y-%m-%d}"
-    return (
-        f"Clawback of {clawback.reward.step_key} ({clawback.percent.normalize():f} %): "
-        f"churn or chargeback on {clawback.cause_date:%Y-%m-%d}"
-    )
 
 
 def engagements_evaluate(

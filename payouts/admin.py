@@ -21,6 +21,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
+from cascades.explanations import explain
 from payouts.ledger import ledger_post_adjustment
 from payouts.models import (
     LedgerEntry,
@@ -74,7 +75,7 @@ class LedgerEntryAdmin(EventHistoryMixin, admin.ModelAdmin):
     """Append-only: entries are never edited or deleted; staff add adjustments only."""
 
     list_display = ["effective_date", "partner", "kind", "amount_display", "engagement_ref",
-                    "reason", "on_statement"]  # fmt: skip
+                    "why", "on_statement"]  # fmt: skip
     list_filter = ["kind", "currency", "effective_date"]
     search_fields = ["partner__name", "partner__external_id", "engagement__external_id",
                      "reason"]  # fmt: skip
@@ -87,6 +88,13 @@ class LedgerEntryAdmin(EventHistoryMixin, admin.ModelAdmin):
     def engagement_ref(self, obj):
         # The external id alone: the customer's name would widen the list past the screen.
         return obj.engagement.external_id if obj.engagement_id else "—"
+
+    @admin.display(description="why")
+    def why(self, obj):
+        """The evaluation's reason for a reward or clawback, else the reason staff gave."""
+        if obj.reason_code:
+            return explain(obj.reason_code, obj.facts, obj.currency)
+        return obj.reason or "—"
 
     @admin.display(description="Statement")
     def on_statement(self, obj):
@@ -101,7 +109,7 @@ class LedgerEntryAdmin(EventHistoryMixin, admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return AdjustmentForm.Meta.fields
-        return ["partner", "engagement", "kind", "amount_display", "effective_date", "reason",
+        return ["partner", "engagement", "kind", "amount_display", "effective_date", "why",
                 "reward", "clawback", "created_by", "created_at"]  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):

@@ -18,6 +18,7 @@ from payouts.pdf import statement_context
 from payouts.services import payout_run_create
 from portal.models import PartnerStatusChange
 from tests.cascades.factories import EngagementFactory, SignalFactory, document
+from tests.portal.factories import StaffUserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -319,12 +320,21 @@ def test_a_late_churn_dated_on_the_trigger_date_reverses_the_reward():
     ]
 
 
-def test_a_clawback_entry_says_why_in_plain_numbers():
+def test_a_clawback_entry_says_why_in_plain_numbers(client):
     engagement = engagement_with(TENURE_3M)
-    signal(engagement, "churn", D(2026, 7, 1))
+    signal(engagement, "churn", D(2026, 7, 1), signal_id="churn-1")
     engagements_evaluate(as_of=D(2026, 8, 1))
-    assert LedgerEntry.objects.get(kind="clawback").reason == (
-        "Clawback of active_3m (100 %): churn or chargeback on 2026-07-01"
+
+    entry = LedgerEntry.objects.get(kind="clawback")
+    # Fired 2026-06-15 (three months after signing), the churn came 16 days later.
+    assert (entry.reason, entry.reason_code, entry.facts) == ("", "clawed_back", {
+        "fired_on": "2026-06-15", "amount": "960", "cause": "churn", "cause_date": "2026-07-01",
+        "percent": "100", "days_after": 16,
+    })  # fmt: skip
+    client.force_login(StaffUserFactory(is_superuser=True))  # with two-factor set up
+    page = client.get(f"/admin/payouts/ledgerentry/{entry.pk}/change/").content.decode()
+    assert (
+        "Clawed back 100 % (960.00) after the churn of 1 July 2026, 16 days after it fired." in page
     )
 
 
