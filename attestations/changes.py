@@ -23,22 +23,20 @@ def _agreement_saved(sender, instance, raw=False, **kwargs):
         engagements_mark_changed(engagement_ids=[instance.engagement_id])
 
 
+def _agreement_changed(agreement_id):
+    engagements_mark_changed(
+        engagement_ids=OutcomeAgreement.objects.filter(pk=agreement_id).values("engagement_id")
+    )
+
+
 def _outcome_saved(sender, instance, raw=False, **kwargs):
     if not raw:
-        engagements_mark_changed(
-            engagement_ids=OutcomeAgreement.objects.filter(pk=instance.agreement_id).values(
-                "engagement_id"
-            )
-        )
+        _agreement_changed(instance.agreement_id)
 
 
 def _attestation_saved(sender, instance, created, raw=False, **kwargs):
     if created and not raw:
-        engagements_mark_changed(
-            engagement_ids=OutcomeAgreement.objects.filter(pk=instance.agreement_id).values(
-                "engagement_id"
-            )
-        )
+        _agreement_changed(instance.agreement_id)
 
 
 def _decision_saved(sender, instance, raw=False, **kwargs):

@@ -3,8 +3,8 @@ transaction that changes them, by adding one to its inputs_version; the next eva
 looks at it (cascades.evaluation.evaluation_scope) and records the version it read.
 
 The inputs: the customer's signals, the engagement's attestations, decisions and outcome
-acceptances (attestations.changes), its structure (a snapshot saved by an override), and
-its partner's status.
+acceptances (attestations.changes), its structure (an override, whose service marks it),
+and its partner's status.
 Model signals catch every way a row is saved (services, the admin, the demo, tests); bulk
 writers call `engagements_mark_changed` themselves (cascades.ingest).
 """
@@ -46,18 +46,9 @@ def _partner_status_changed(sender, instance, created, raw=False, **kwargs):
         engagements_mark_changed(partner_ids=[instance.partner_id])
 
 
-def _engagement_saved(sender, instance, created, update_fields=None, raw=False, **kwargs):
-    """A new structure (an override) changes what the engagement earns."""
-    if not created and not raw and update_fields and "snapshot" in update_fields:
-        engagements_mark_changed(engagement_ids=[instance.pk])
-
-
 def connect():
     """Called once the apps are ready (cascades.apps)."""
     post_save.connect(_signal_saved, sender=Signal, dispatch_uid="cascades.dirty.signal")
     post_save.connect(
         _partner_status_changed, sender=PartnerStatusChange, dispatch_uid="cascades.dirty.status"
-    )
-    post_save.connect(
-        _engagement_saved, sender=Engagement, dispatch_uid="cascades.dirty.engagement"
     )

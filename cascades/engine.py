@@ -269,9 +269,6 @@ def _outcome_windows(step, facts):
     ]
 
 
-READING_METRIC = {"adoption": "active_members", "sentiment": "csat"}
-
-
 def _metric_and_threshold(step):
     """The reading a reading step watches and the value it needs."""
     if step.kind == "adoption":
@@ -479,7 +476,8 @@ class Evaluation(NamedTuple):
 
 
 def evaluate_engagement(facts: EngagementFacts, as_of: datetime.date) -> Evaluation:
-    """`evaluate`, `acv_by_year` and `next_change_on` at once, reading the signals once."""
+    """`evaluate`, the ACV of each contract year and `next_change_on` at once, reading the
+    signals once."""
     timeline = _Timeline(facts.signals, as_of)
     return Evaluation(
         states=evaluate(facts, as_of, timeline=timeline),
@@ -488,13 +486,10 @@ def evaluate_engagement(facts: EngagementFacts, as_of: datetime.date) -> Evaluat
     )
 
 
-def evaluate(
-    facts: EngagementFacts, as_of: datetime.date, *, detail: bool = True, timeline=None
-) -> list[StepState]:
+def evaluate(facts: EngagementFacts, as_of: datetime.date, *, timeline=None) -> list[StepState]:
     """Every step's state as of `as_of`; a repeat expansion step yields one state per reward.
 
-    With `detail=False` pending steps carry neither their expected amount nor their
-    at-risk reasons. `timeline`: the signals as of `as_of`, if already read.
+    `timeline`: the signals as of `as_of`, if already read.
     """
     timeline = timeline or _Timeline(facts.signals, as_of)
     terminated = facts.partner_terminated_on
@@ -529,7 +524,7 @@ def evaluate(
             # is open, void when stopped, missed when it closed without any event.
             status = _unfired_status(closes, stop_on, as_of)
             if status != MISSED or not fired:
-                states.append(_unfired(step, facts, timeline, common, status, stops, as_of, detail))
+                states.append(_unfired(step, facts, timeline, common, status, stops, as_of))
             continue
         trigger, event, reason = _find_trigger(step, facts, timeline, opens, closes, last_day)
         if trigger is not None:
@@ -545,13 +540,11 @@ def evaluate(
             )
         else:
             status = _unfired_status(closes, stop_on, as_of)
-            states.append(_unfired(step, facts, timeline, common, status, stops, as_of, detail))
+            states.append(_unfired(step, facts, timeline, common, status, stops, as_of))
     return states
 
 
-def _unfired(step, facts, timeline, common, status, stops, as_of, detail=True):
-    if status == PENDING and not detail:
-        return StepState(**common, status=PENDING)
+def _unfired(step, facts, timeline, common, status, stops, as_of):
     if status == PENDING:
         expected = (
             None
@@ -679,12 +672,6 @@ def clawbacks_due(facts: EngagementFacts, rewards, as_of: datetime.date) -> list
                 )
             )
     return due
-
-
-def acv_by_year(facts: EngagementFacts, as_of: datetime.date) -> dict[int, Decimal]:
-    """Years 1–3 ACV as known on `as_of`: renewals may carry the next year's ACV."""
-    timeline = _Timeline(facts.signals, as_of)
-    return {year: timeline.acv(year, facts.year1_acv, as_of) for year in (1, 2, 3)}
 
 
 def next_change_on(facts: EngagementFacts, as_of: datetime.date) -> datetime.date | None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import itertools
-import json
 import time
 import zlib
 from collections.abc import Callable
@@ -36,7 +35,7 @@ from cascades.steps import StepRow, cascade_steps, digest
 from cascades.structures import Structure
 from payouts.ledger import Posting, ledger_post_many
 from payouts.models import LedgerEntry
-from portal.bulk import copy_rows, temporary_table
+from portal.bulk import insert_rows, temporary_table
 from portal.models import Partner, PartnerStatusChange
 
 # What a run has to write is kept until the end and written in one transaction, with a
@@ -186,7 +185,7 @@ def load_engagements(*, engagement_ids=None, scope=None):
                 customer_id
             )
         )
-        causes = {s.id: s.type for s in signal_facts if s.type in ("churn", "chargeback")}
+        causes = _causes(signal_facts)
         rewards_by_engagement = _reward_facts(reward_rows.take(customer_id), taken_back, causes)
         outcomes_by_engagement = _outcome_facts(outcome_rows.take(customer_id))
         for (
@@ -361,22 +360,29 @@ class _Batch:
     changed: int = 0  # how many of `evaluated` have rows to write
 
 
-def _plan(data: EngagementData, as_of, batch: _Batch):
-    """Add to `batch` the rewards and clawbacks `data` is due, and its step rows."""
+@dataclass(frozen=True)
+class Projection:
+    """What an evaluation as of a date finds for one engagement: the engine's evaluation,
+    the steps that fired and have no reward yet, what is due to be taken back, and the step
+    rows as they will be once those are written."""
+
+    found: engine.Evaluation
+    fired: list  # engine.StepState
+    due: list  # engine.ClawbackDue
+    rows: list  # cascades.steps.StepRow
+
+
+def project(data: EngagementData, as_of) -> Projection:
+    """The evaluation of `data` as of `as_of`, written nowhere: what `engagements_evaluate`
+    records, and what the ops API shows for a date the rows were not evaluated for."""
     facts = data.facts
     found = engine.evaluate_engagement(facts, as_of)
-    states = found.states
     have = {(r.step_key, r.event_key) for r in data.rewards}
-    fired = [s for s in states if s.status == engine.EARNED and (s.key, s.event_key) not in have]
-    if fired:
-        batch.partners[data.id] = data.partner_id
-        batch.rewards.extend(
-            (data.id, s.key, s.kind, s.event_key, s.trigger_date, s.amount, data.currency)
-            for s in fired
-        )
-        batch.reasons.update(((data.id, s.key, s.event_key), s.reason) for s in fired)
-    # The rewards as they will be once this batch is written: the new ones (ids to come)
-    # and what will be taken back.
+    fired = [
+        s for s in found.states if s.status == engine.EARNED and (s.key, s.event_key) not in have
+    ]
+    # The rewards as they will be once written: the new ones (ids to come) and what will be
+    # taken back.
     rewards = list(data.rewards) + [
         engine.RewardFact(id=-n, step_key=s.key, event_key=s.event_key,
                           trigger_date=s.trigger_date, amount=s.amount)
@@ -384,12 +390,26 @@ def _plan(data: EngagementData, as_of, batch: _Batch):
     ]  # fmt: skip
     due = _clawbacks_due(facts, rewards, as_of)
     if due:
-        batch.clawback_candidates.append(data)
         rewards = _taken_back_by(rewards, due, facts)
+    rows = cascade_steps(facts, rewards, found.states)
+    return Projection(found=found, fired=fired, due=due, rows=rows)
+
+
+def _plan(data: EngagementData, as_of, batch: _Batch):
+    """Add to `batch` the rewards and clawbacks `data` is due, and its step rows."""
+    projection = project(data, as_of)
+    if projection.fired:
+        batch.partners[data.id] = data.partner_id
+        batch.rewards.extend(
+            (data.id, s.key, s.kind, s.event_key, s.trigger_date, s.amount, data.currency)
+            for s in projection.fired
+        )
+        batch.reasons.update(((data.id, s.key, s.event_key), s.reason) for s in projection.fired)
+    if projection.due:
+        batch.clawback_candidates.append(data)
     if data.evaluated_as_of is not None and data.evaluated_as_of > as_of:
         return  # its rows are of a later date: an earlier one does not overwrite them
-    rows = cascade_steps(facts, rewards, facts.year1_acv, as_of, states=states)
-    steps_digest = digest(rows)
+    steps_digest = digest(projection.rows)
     changed = steps_digest != data.steps_digest
     batch.changed += changed
     batch.evaluated.append(
@@ -397,10 +417,10 @@ def _plan(data: EngagementData, as_of, batch: _Batch):
             id=data.id,
             partner_id=data.partner_id,
             inputs_version=data.inputs_version,
-            next_change_on=found.next_change_on,
+            next_change_on=projection.found.next_change_on,
             steps_digest=steps_digest,
-            acv=found.acv,
-            rows=rows if changed else None,
+            acv=projection.found.acv,
+            rows=projection.rows if changed else None,
         )
     )
 
@@ -416,9 +436,15 @@ def _clawbacks_due(facts, rewards, as_of):
     return engine.clawbacks_due(facts, rewards, as_of)
 
 
+def _causes(signals):
+    """Signal id → type of the churns and chargebacks among `signals`: what a clawback's
+    cause may be."""
+    return {s.id: s.type for s in signals if s.type in ("churn", "chargeback")}
+
+
 def _taken_back_by(rewards, due, facts):
     """`rewards` once the clawbacks `due` are taken back from them."""
-    causes = {s.id: s.type for s in facts.signals if s.type in ("churn", "chargeback")}
+    causes = _causes(facts.signals)
     by_id = {reward.id: reward for reward in rewards}
     for d in due:
         reward = by_id[d.reward_id]
@@ -719,29 +745,15 @@ def _insert_steps(insert, as_of):
          row.clawed_back_amount, row.currency, row.reason, row.facts, row.at_risk)
         for e, row in insert
     ]  # fmt: skip
-    if connection.vendor == "postgresql":
-        return copy_rows(
-            CascadeStep._meta.db_table,
-            STEP_COLUMNS,
-            (row[:-2] + (json.dumps(row[-2]), json.dumps(row[-1])) for row in values),
-        )
-    CascadeStep.objects.bulk_create(
-        [CascadeStep(**dict(zip(STEP_COLUMNS, row, strict=True))) for row in values],
-        batch_size=1000,
-    )
-    return len(values)
+    return insert_rows(CascadeStep, STEP_COLUMNS, values)
 
 
 def _why_taken_back(clawback):
     """The reason code and facts of a clawback's or reversal's entry (cascades.reasons)."""
-    code, facts = engine.taken_back_reason(
-        kind=clawback.kind,
-        fired_on=clawback.reward.trigger_date,
-        percent=clawback.percent,
-        amount=clawback.amount,
-        cause_type=clawback.cause.type if clawback.cause_id else None,
-        cause_date=clawback.cause_date,
-    )
+    why = (clawback.kind, clawback.percent, clawback.amount, clawback.cause_id,
+           clawback.cause_date)  # fmt: skip
+    causes = {clawback.cause_id: clawback.cause.type} if clawback.cause_id else {}
+    code, facts = _taken_back_reason(clawback.reward.trigger_date, why, causes)
     return {"reason_code": code, "facts": facts}
 
 

@@ -9,9 +9,8 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from cascades import engine
-from cascades.evaluation import load_engagements
+from cascades.evaluation import load_engagements, project
 from cascades.models import Engagement
-from cascades.steps import cascade_steps
 from cascades.structures import Structure
 
 
@@ -69,10 +68,10 @@ def engagement_cascade(*, engagement, as_of: datetime.date | None = None) -> Eng
             ),
             as_of=engagement.evaluated_as_of,
         )
-    data = next(load_engagements(engagement_ids=[engagement.pk]))
+    projection = project(next(load_engagements(engagement_ids=[engagement.pk])), as_of)
     return EngagementCascade(
-        acv=engine.acv_by_year(data.facts, as_of),
+        acv=projection.found.acv,
         standard_commission=commission,
-        steps=cascade_steps(data.facts, data.rewards, engagement.year1_acv, as_of),
+        steps=projection.rows,
         as_of=as_of,
     )

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from cascades import engine, hooks
+from cascades.dirty import engagements_mark_changed
 from cascades.models import CascadeStructure, Customer, Engagement
 from cascades.structures import Structure, validate_document
 from payouts.ledger import ledger_post_adjustment, ledger_post_standard_commission
@@ -153,6 +154,7 @@ def engagement_structure_customize(*, engagement, document, by=None):
     engagement.structure = row
     engagement.snapshot = new.snapshot()
     engagement.save(update_fields=["structure", "snapshot"])
+    engagements_mark_changed(engagement_ids=[engagement.pk])
     hooks.engagement_structure_changed.send(sender=Engagement, engagement=engagement, by=by)
     difference = engine.standard_commission(
         new, engagement.year1_acv, engagement.currency

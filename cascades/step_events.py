@@ -1,12 +1,12 @@
 """The events of step changes (portal.events): one per change of a step's state that the
 evaluation writes, in its transaction, referring to the ledger entry that moved money."""
 
-from cascades.models import Engagement
+from cascades.models import Clawback, Engagement
+from cascades.reasons import REVERSED
+from cascades.steps import EARNED, MISSED, VOID
 from payouts.models import LedgerEntry
 from portal import events
 from portal.events import EventDraft
-
-EARNED, MISSED, VOID = "earned", "missed", "void"
 
 
 def _actions(prior, row):
@@ -19,7 +19,7 @@ def _actions(prior, row):
     if row.status == MISSED and was != MISSED:
         actions.append(events.STEP_MISSED)
     if row.clawed_back_amount > taken_before:
-        reversed_ = row.reason == "reversed"
+        reversed_ = row.reason == REVERSED
         actions.append(events.STEP_REVERSED if reversed_ else events.STEP_CLAWED_BACK)
     elif row.status == VOID and was != VOID:
         actions.append(events.STEP_VOIDED)
@@ -41,8 +41,8 @@ def _entries(engagement_ids):
 
 ENTRY_OF = {
     events.STEP_FIRED: LedgerEntry.Kind.CASCADE_REWARD,
-    events.STEP_CLAWED_BACK: "clawback",
-    events.STEP_REVERSED: "reversal",
+    events.STEP_CLAWED_BACK: Clawback.Kind.CLAWBACK,
+    events.STEP_REVERSED: Clawback.Kind.REVERSAL,
 }
 
 

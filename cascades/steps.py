@@ -66,33 +66,33 @@ def _at_risk(reasons):
     return [{"reason": code, "facts": facts} for code, facts in reasons]
 
 
-def cascade_steps(facts, rewards, year1_acv, as_of, states=None) -> list[StepRow]:
-    """The rows of an engagement with `facts` (engine.EngagementFacts) and its recorded
-    `rewards` (engine.RewardFact, each with why it was taken back, if it was) as of
-    `as_of`, in the structure's order; `states`: the engine's, if already evaluated."""
+def cascade_steps(facts, rewards, states) -> list[StepRow]:
+    """The rows of an engagement with `facts` (engine.EngagementFacts), its `rewards`
+    (engine.RewardFact, each with why it was taken back, if it was) and the engine's
+    `states` (engine.evaluate), in the structure's order."""
     structure = facts.structure
     currency = facts.currency
     position = {step.key: index for index, step in enumerate(structure.steps)}
     recorded = {(r.step_key, r.event_key): r for r in rewards}
     rows = []
 
-    def row(state_or_step, *, status, reason, reward=None, at_risk=(), **values):
-        step = structure.step(values.get("step_key") or state_or_step.key)
+    def row(step_key, *, status, reason, reward=None, at_risk=(), **values):
+        step = structure.step(step_key)
         return StepRow(
             position=position[step.key],
             step_key=step.key,
             kind=step.kind,
             status=status,
-            expected_amount=engine.expected_amount(step, year1_acv, currency),
+            expected_amount=engine.expected_amount(step, facts.year1_acv, currency),
             clawed_back_amount=round_money(reward.clawed_back if reward else 0, currency),
             currency=currency,
             reason=reason[0],
             facts=reason[1],
             at_risk=_at_risk(at_risk),
-            **{key: value for key, value in values.items() if key != "step_key"},
+            **values,
         )
 
-    for state in states if states is not None else engine.evaluate(facts, as_of):
+    for state in states:
         reward = recorded.pop((state.key, state.event_key), None)
         status, reason = state.status, state.reason
         if status == engine.PENDING and state.at_risk:
@@ -102,7 +102,7 @@ def cascade_steps(facts, rewards, year1_acv, as_of, states=None) -> list[StepRow
             reason = reward.taken_back or reason
         rows.append(
             row(
-                state,
+                state.key,
                 status=status,
                 reason=reason,
                 reward=reward,
@@ -119,8 +119,7 @@ def cascade_steps(facts, rewards, year1_acv, as_of, states=None) -> list[StepRow
         opens, closes = engine.step_window(structure.step(reward.step_key), facts)
         rows.append(
             row(
-                None,
-                step_key=reward.step_key,
+                reward.step_key,
                 status=VOID,
                 reason=reward.taken_back,
                 reward=reward,

@@ -1,15 +1,14 @@
 """Posting to the append-only ledger (SPEC §6). Every money movement goes through here, and
 each posting records its event (portal.events) in the same transaction."""
 
-import json
 from typing import NamedTuple
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from payouts.models import LedgerEntry
 from portal import events
-from portal.bulk import copy_rows
+from portal.bulk import insert_rows
 
 
 @transaction.atomic
@@ -90,21 +89,7 @@ def ledger_post_many(postings) -> int:
     all at once (COPY on PostgreSQL); their events are the step events the evaluation
     writes beside them (cascades.step_events). Returns how many."""
     now = timezone.now()
-    rows = [(*posting, now) for posting in postings]
-    if not rows:
-        return 0
-    if connection.vendor == "postgresql":
-        facts = POSTING_COLUMNS.index("facts")
-        return copy_rows(
-            LedgerEntry._meta.db_table,
-            POSTING_COLUMNS,
-            (row[:facts] + (json.dumps(row[facts]),) + row[facts + 1 :] for row in rows),
-        )
-    LedgerEntry.objects.bulk_create(
-        [LedgerEntry(**dict(zip(POSTING_COLUMNS, row, strict=True))) for row in rows],
-        batch_size=1000,
-    )
-    return len(rows)
+    return insert_rows(LedgerEntry, POSTING_COLUMNS, [(*posting, now) for posting in postings])
 
 
 @transaction.atomic

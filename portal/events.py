@@ -8,7 +8,6 @@ email addresses, IP addresses and text people typed stay in their own records.
 from __future__ import annotations
 
 import datetime
-import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,10 +15,10 @@ from decimal import Decimal
 from enum import Enum
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from portal.bulk import copy_rows
+from portal.bulk import insert_rows
 from portal.models import Event, OpsToken, User
 
 # --- Actions: `<subject>.<what happened>` ----------------------------------------------
@@ -172,17 +171,7 @@ def events_record(drafts: Iterable[EventDraft]) -> int:
         rows.append((now, draft.action, draft.user_id, draft.token_id, draft.system,
                      draft.subject_type_id, str(draft.subject_id), draft.partner_id,
                      json_safe(draft.data)))  # fmt: skip
-    if connection.vendor == "postgresql":
-        return copy_rows(
-            Event._meta.db_table,
-            EVENT_COLUMNS,
-            (row[:-1] + (json.dumps(row[-1]),) for row in rows),
-        )
-    Event.objects.bulk_create(
-        [Event(**dict(zip(EVENT_COLUMNS, row, strict=True))) for row in rows],
-        batch_size=BATCH_SIZE,
-    )
-    return len(rows)
+    return insert_rows(Event, EVENT_COLUMNS, rows, batch_size=BATCH_SIZE)
 
 
 def actor_draft_fields(by) -> dict:
